@@ -1,0 +1,3 @@
+"""registry3d: an open clinical data registry for medical 3D printing."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,26 @@
+from django import forms
+
+
+class LoginForm(forms.Form):
+    username = forms.EmailField(
+        label="E-mail",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class CodeForm(forms.Form):
+    code = forms.RegexField(
+        label="Six-digit code",
+        regex=r"^\s*\d{6}\s*$",
+        error_messages={"invalid": "Enter the 6 digits your authenticator app shows"},
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )

@@ -1,0 +1,251 @@
+"""The REST API for site software, versioned under ``/api/v1/``.
+
+Endpoints stay thin: authenticate the token, call one service, shape the
+answer. Every error is ``application/problem+json`` (RFC 9457) with an
+``errors`` list naming the field.
+"""
+
+from datetime import datetime
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Router, Schema, Status
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer
+from pydantic import Field
+
+from registry3d import __version__
+from registry3d.sites import services
+from registry3d.sites.errors import SiteError
+from registry3d.sites.models import ApiToken, Printer, PrintTechnology
+
+PROBLEM_TYPE = "application/problem+json"
+
+
+class ProblemDetail(Schema):
+    field: str
+    code: str
+    message: str
+
+
+class Problem(Schema):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemDetail] = []
+
+
+def problem(
+    request: HttpRequest,
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[dict] | None = None,
+    headers: dict | None = None,
+) -> HttpResponse:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "errors": errors or [],
+    }
+    response = api.create_response(request, body, status=status)
+    response["Content-Type"] = PROBLEM_TYPE
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+class TokenAuth(HttpBearer):
+    """``Authorization: Bearer <token>``: a live token of one site."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        return services.authenticate_token(token)
+
+
+class Forbidden(Exception):
+    """Raised when a live token may not do what it asked."""
+
+
+def require_write(request: HttpRequest) -> ApiToken:
+    token: ApiToken = request.auth
+    if not services.token_can_write(token):
+        raise Forbidden("This token may only read; ask the site manager for a write token")
+    return token
+
+
+api = NinjaAPI(
+    title="registry3d API",
+    version="1",
+    description=(
+        "REST API of registry3d, the clinical data registry for medical 3D "
+        "printing. Authenticate with `Authorization: Bearer <token>`; site "
+        "managers create tokens on the site's Tokens page or with "
+        "`registry3d token create`."
+    ),
+    auth=TokenAuth(),
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request, exc):
+    return problem(
+        request,
+        401,
+        "Unauthorized",
+        "A valid API token is required: send 'Authorization: Bearer <token>'. "
+        "The token may be missing, mistyped or revoked.",
+        headers={"WWW-Authenticate": 'Bearer realm="registry3d"'},
+    )
+
+
+@api.exception_handler(Forbidden)
+def on_forbidden(request, exc):
+    return problem(request, 403, "Forbidden", str(exc))
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request, exc):
+    errors = []
+    for error in exc.errors:
+        location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        if location and location[0] in ("payload", "data") and len(location) > 1:
+            location = location[1:]
+        errors.append(
+            {
+                "field": ".".join(location),
+                "code": error.get("type", "invalid"),
+                "message": error.get("msg", "Invalid value"),
+            }
+        )
+    return problem(request, 422, "Unprocessable Content", "The request has invalid values.", errors)
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc):
+    return problem(request, exc.status_code, "Error", str(exc))
+
+
+# --- Schemas --------------------------------------------------------------------
+
+
+class SiteOut(Schema):
+    code: str
+    name: str
+
+
+class WhoAmIOut(Schema):
+    site: SiteOut
+    user: str
+    scope: str
+    can_write: bool
+    token_name: str
+    token_prefix: str
+    api_version: str
+
+
+class PrinterIn(Schema):
+    label: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    manufacturer: str = Field(min_length=1, max_length=100)
+    model: str = Field(min_length=1, max_length=100)
+    technology: PrintTechnology
+
+
+class PrinterOut(Schema):
+    code: str
+    label: str
+    manufacturer: str
+    model: str
+    technology: str
+    active: bool
+
+
+def printer_out(printer: Printer) -> dict:
+    return {
+        "code": str(printer.code),
+        "label": printer.label,
+        "manufacturer": printer.manufacturer,
+        "model": printer.model,
+        "technology": printer.technology,
+        "active": printer.active,
+    }
+
+
+# --- Endpoints ------------------------------------------------------------------
+
+v1 = Router(tags=["site"])
+
+
+@v1.get("/whoami", response={200: WhoAmIOut, 401: Problem})
+def whoami(request):
+    """Which site, member and scope the token stands for."""
+    token: ApiToken = request.auth
+    return {
+        "site": {"code": token.site.code, "name": token.site.name},
+        "user": token.user.email,
+        "scope": token.scope,
+        "can_write": services.token_can_write(token),
+        "token_name": token.name,
+        "token_prefix": token.prefix,
+        "api_version": __version__,
+    }
+
+
+@v1.get("/printers", response={200: list[PrinterOut], 401: Problem})
+def list_printers(request):
+    """The site's printer inventory; cases refer to printers by label."""
+    token: ApiToken = request.auth
+    return [printer_out(p) for p in Printer.objects.filter(site=token.site)]
+
+
+@v1.post(
+    "/printers",
+    response={201: PrinterOut, 401: Problem, 403: Problem, 422: Problem},
+)
+def add_printer(request, payload: PrinterIn):
+    """Add a printer to the site's inventory (write token)."""
+    token = require_write(request)
+    try:
+        printer = services.add_printer(
+            token.site,
+            label=payload.label,
+            manufacturer=payload.manufacturer,
+            model=payload.model,
+            technology=payload.technology.value,
+            actor=token.user,
+            request=request,
+        )
+    except SiteError as exc:
+        return problem(
+            request,
+            422,
+            "Unprocessable Content",
+            str(exc),
+            [{"field": "label", "code": "invalid", "message": str(exc)}],
+        )
+    return Status(201, printer_out(printer))
+
+
+api.add_router("/v1/", v1)
+
+
+class StatusOut(Schema):
+    status: str
+    version: str
+    time: datetime
+
+
+@api.get("/health", auth=None, response=StatusOut, tags=["service"])
+def health(request):
+    """Liveness check for load balancers; no authentication."""
+    from django.db import connection
+    from django.utils import timezone
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"status": "ok", "version": __version__, "time": timezone.now()}

@@ -1,0 +1,2 @@
+class AuditTrailReadOnly(Exception):
+    """Raised when code tries to change or delete a recorded audit event."""

@@ -1,0 +1,175 @@
+"""Write and verify the audit trail.
+
+Every service that changes something calls :func:`record` inside its own
+transaction, so the event is stored exactly when the change is.
+"""
+
+import contextvars
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
+
+from registry3d.audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from registry3d.lib.net import client_ip
+
+# Who acts when no account does: the command line sets this to name itself.
+default_actor_label: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "default_actor_label", default=""
+)
+
+
+def _canonical(value: Any) -> Any:
+    """Return ``value`` as plain JSON types, as the database will hand it back."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def _normalised_ip(ip: str | None) -> str | None:
+    """Return the address as the database stores it, so the hash matches."""
+    if ip and ":" in ip:
+        return clean_ipv6_address(ip)
+    return ip
+
+
+def event_hash(event: AuditEvent) -> str:
+    """Return the SHA-256 over every field of the event and its predecessor."""
+    body = {
+        "seq": event.seq,
+        "at": event.at.astimezone(UTC).isoformat(),
+        "actor": event.actor_id,
+        "actor_label": event.actor_label,
+        "ip": event.ip,
+        "action": event.action,
+        "site": event.site_id,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "changes": event.changes,
+        "prev": event.prev_hash,
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record(
+    action: str,
+    *,
+    actor=None,
+    request: HttpRequest | None = None,
+    site=None,
+    target=None,
+    object_type: str = "",
+    object_id: str = "",
+    changes: dict | None = None,
+    actor_label: str = "",
+) -> AuditEvent:
+    """Append one event to the trail and return it.
+
+    Steps:
+    1. Lock the head row, so appends are strictly one after another.
+    2. Build the event with the next sequence number and the head's hash.
+    3. Hash it, store it, move the head.
+
+    ``target`` is any model instance; its class name and public identifier
+    (``code``, else ``email``) are recorded.
+    """
+    if actor is None and request is not None and request.user.is_authenticated:
+        actor = request.user
+    if target is not None:
+        object_type = object_type or type(target).__name__.lower()
+        object_id = object_id or str(
+            getattr(target, "code", None) or getattr(target, "email", None) or target.pk
+        )
+    with transaction.atomic():
+        head = AuditHead.objects.select_for_update().filter(pk=1).first()
+        if head is None:
+            head = AuditHead.objects.create(pk=1, seq=0, hash=GENESIS_HASH)
+        event = AuditEvent(
+            seq=head.seq + 1,
+            at=timezone.now(),
+            actor=actor if actor is not None and actor.pk else None,
+            actor_label=actor_label
+            or (actor.email if actor is not None else default_actor_label.get()),
+            ip=_normalised_ip(client_ip(request)),
+            action=action,
+            site=site,
+            object_type=object_type,
+            object_id=str(object_id),
+            changes=_canonical(changes or {}),
+            prev_hash=head.hash,
+        )
+        event.hash = event_hash(event)
+        event.save()
+        head.seq = event.seq
+        head.hash = event.hash
+        head.save(update_fields=["seq", "hash"])
+    return event
+
+
+@dataclass
+class ChainReport:
+    """What :func:`verify_chain` found."""
+
+    checked: int
+    ok: bool
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def verify_chain(batch_size: int = 2000) -> ChainReport:
+    """Recompute every hash in order and check each link to its predecessor.
+
+    Reports the first event whose stored hash does not match its content,
+    whose link does not match the event before it, or that is missing from
+    the sequence; and a trail that ends before the head says it should.
+    """
+    prev_hash = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    last_seq = 0
+    while True:
+        events = list(AuditEvent.objects.filter(seq__gte=expected_seq).order_by("seq")[:batch_size])
+        if not events:
+            break
+        for event in events:
+            if event.seq != expected_seq:
+                return ChainReport(
+                    checked,
+                    False,
+                    expected_seq,
+                    f"event #{expected_seq} is missing (next found is #{event.seq})",
+                )
+            if event.prev_hash != prev_hash:
+                return ChainReport(
+                    checked,
+                    False,
+                    event.seq,
+                    f"event #{event.seq} does not link to the event before it",
+                )
+            if event_hash(event) != event.hash:
+                return ChainReport(
+                    checked,
+                    False,
+                    event.seq,
+                    f"event #{event.seq} ({event.action}) was changed after it was recorded",
+                )
+            prev_hash = event.hash
+            expected_seq += 1
+            last_seq = event.seq
+            checked += 1
+    head = AuditHead.objects.filter(pk=1).first()
+    if head is not None and (head.seq != last_seq or head.hash != prev_hash):
+        return ChainReport(
+            checked,
+            False,
+            last_seq + 1,
+            f"the trail ends at #{last_seq} but #{head.seq} was recorded; "
+            "events were removed from the end",
+        )
+    return ChainReport(checked, True)

@@ -1,0 +1,379 @@
+"""The ``registry3d`` command line.
+
+Every command is non-interactive and scriptable: results go to standard
+output, problems to standard error as one line, and any refusal exits 1
+with nothing changed.
+"""
+
+import getpass
+import os
+import signal
+import subprocess
+import sys
+from functools import wraps
+
+import click
+
+DEFAULT_SETTINGS = "registry3d.settings"
+
+
+def setup_django() -> None:
+    """Load the settings and apps; a configuration error becomes one clear line."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django.setup()
+    except ImproperlyConfigured as exc:
+        raise click.ClickException(f"Configuration error: {exc}") from None
+
+
+def needs_django(func):
+    """Set Django up before the command runs and turn refusals into exit 1."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        setup_django()
+        from registry3d.audit.services import default_actor_label
+        from registry3d.sites.errors import SiteError
+
+        default_actor_label.set(f"command line ({getpass.getuser()})")
+        try:
+            return func(*args, **kwargs)
+        except SiteError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def require_migrated() -> None:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    try:
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as exc:  # noqa: BLE001 - any database failure is reported
+        raise click.ClickException(f"Cannot reach the database: {exc}") from None
+    if plan:
+        raise click.ClickException(
+            "The database is not set up or not up to date; run 'registry3d init' first"
+        )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="registry3d")
+def main():
+    """registry3d: the clinical data registry for medical 3D printing.
+
+    Settings come from environment variables (see the README); by default
+    the registry keeps its SQLite database and secret key under ./var/.
+    """
+
+
+# --- init -----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Add demo sites and users (never on a real registry).")
+@click.option(
+    "--demo-password", default=None, help="One password for all demo users instead of random ones."
+)
+@click.option(
+    "--admin-email", default=None, help="Create a registry administrator with this e-mail."
+)
+@click.option("--admin-password", default=None, help="Password of that administrator.")
+@needs_django
+def init(demo, demo_password, admin_email, admin_password):
+    """Create or migrate the database and collect static files.
+
+    Safe to run again: it applies new migrations and leaves existing data
+    alone.
+    """
+    from django.core.management import call_command
+
+    from registry3d.sites import services
+
+    if bool(admin_email) != bool(admin_password):
+        raise click.ClickException("--admin-email and --admin-password go together")
+    click.echo("Migrating the database…", err=True)
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    if admin_email:
+        existing = services.User.objects.filter(email=admin_email.strip().lower()).first()
+        if existing is not None:
+            click.echo(f"Administrator {existing.email} exists already; left unchanged.", err=True)
+        else:
+            services.add_user(admin_email, admin_password, registry_role="admin")
+            click.echo(f"Created administrator {admin_email.lower()}.", err=True)
+    if demo:
+        from registry3d.demo import load_demo
+
+        credentials = load_demo(password=demo_password)
+        _print_credentials(credentials)
+    click.echo("The registry is ready.", err=True)
+
+
+def _print_credentials(credentials: list[tuple[str, str, str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Demo accounts (log in at http://127.0.0.1:8000/)")
+    table.add_column("E-mail", no_wrap=True)
+    table.add_column("Password", no_wrap=True)
+    table.add_column("Role")
+    for email, password, role in credentials:
+        table.add_row(email, password, role)
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        console.width = 120
+    console.print(table)
+
+
+# --- serve and worker -------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Web server processes.",
+)
+@click.option(
+    "--with-worker/--no-worker",
+    default=True,
+    show_default=True,
+    help="Also run the background job worker beside the web server.",
+)
+@needs_django
+def serve(host, port, workers, with_worker):
+    """Run the production web server (gunicorn), serving static files too."""
+    from django.core.management import call_command
+
+    require_migrated()
+    call_command("collectstatic", interactive=False, verbosity=0)
+    env = dict(os.environ)
+    children = []
+    if with_worker:
+        children.append(
+            subprocess.Popen([sys.executable, "-m", "registry3d.cli", "worker"], env=env)
+        )
+    gunicorn = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "registry3d.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "-",
+            "--forwarded-allow-ips",
+            os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        ],
+        env=env,
+    )
+    children.append(gunicorn)
+
+    def stop(signum, frame):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"registry3d is serving on http://{host}:{port}/", err=True)
+    code = gunicorn.wait()
+    stop(None, None)
+    for child in children:
+        child.wait()
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--batch", is_flag=True, help="Run the jobs waiting now, then exit.")
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds between looks at the queue when it is empty.",
+)
+@needs_django
+def worker(batch, interval):
+    """Run background jobs (e-mails, later imports and reports) from the database queue.
+
+    Jobs are rows in the database, so they wait there while no worker runs
+    and survive a restart.
+    """
+    from django.core.management import call_command
+
+    require_migrated()
+    args = ["--interval", str(interval), "--no-startup-delay"]
+    if batch:
+        args.append("--batch")
+    call_command("db_worker", *args)
+
+
+# --- sites and people -----------------------------------------------------------------
+
+
+@main.group()
+def site():
+    """Manage participant sites."""
+
+
+@site.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="The site's full name.")
+@click.option("--country", default="US", show_default=True, help="ISO 3166 two-letter code.")
+@click.option("--region", default="", help="State, province or region.")
+@click.option(
+    "--type",
+    "facility_type",
+    default="other",
+    show_default=True,
+    help="academic, community, childrens, private_practice, government or other.",
+)
+@needs_django
+def site_add(code, name, country, region, facility_type):
+    """Add the participant site CODE (e.g. MIH01)."""
+    from registry3d.sites import services
+
+    created = services.add_site(
+        code, name, country=country.upper(), region=region, facility_type=facility_type
+    )
+    click.echo(created.code)
+
+
+@site.command("list")
+@needs_django
+def site_list():
+    """List the sites, one per line: code, type, name."""
+    from registry3d.sites.models import Site
+
+    for s in Site.objects.all():
+        click.echo(f"{s.code}\t{s.facility_type}\t{s.name}")
+
+
+@main.group()
+def user():
+    """Manage accounts."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--password", required=True, help="The account's password.")
+@click.option("--name", "full_name", default="", help="Full name.")
+@click.option("--site", "site_code", default=None, help="Make the user a member of this site.")
+@click.option("--role", default=None, help="Role at that site: viewer, contributor or manager.")
+@click.option("--registry-role", default="", help="analyst or admin, across all sites.")
+@needs_django
+def user_add(email, password, full_name, site_code, role, registry_role):
+    """Add an account that logs in with EMAIL."""
+    from django.db import transaction
+
+    from registry3d.sites import services
+
+    if bool(site_code) != bool(role):
+        raise click.ClickException("--site and --role go together")
+    with transaction.atomic():
+        target_site = services.find_site(site_code) if site_code else None
+        if role:
+            services.parse_role(role)
+        created = services.add_user(
+            email, password, full_name=full_name, registry_role=registry_role
+        )
+        if target_site is not None:
+            services.set_membership(target_site, created, role)
+    click.echo(created.email)
+
+
+@main.group()
+def token():
+    """Manage API tokens."""
+
+
+@token.command("create")
+@click.option("--user", "email", required=True, help="The member the token acts as.")
+@click.option("--site", "site_code", required=True, help="The site it belongs to.")
+@click.option("--scope", type=click.Choice(["read", "write"]), default="read", show_default=True)
+@click.option("--name", default="Command line", show_default=True, help="What uses it.")
+@needs_django
+def token_create(email, site_code, scope, name):
+    """Create an API token and print only the token (shown once)."""
+    from registry3d.sites import services
+
+    target_site = services.find_site(site_code)
+    owner = services.find_user(email)
+    _, raw = services.create_token(target_site, owner, name=name, scope=scope)
+    click.echo(raw)
+
+
+@token.command("revoke")
+@click.argument("prefix")
+@click.option("--site", "site_code", required=True, help="The site the token belongs to.")
+@needs_django
+def token_revoke(prefix, site_code):
+    """Revoke the site's token whose first characters are PREFIX."""
+    from registry3d.sites import services
+    from registry3d.sites.models import ApiToken
+
+    target_site = services.find_site(site_code)
+    matches = list(ApiToken.objects.filter(site=target_site, prefix__startswith=prefix[:10]))
+    if len(matches) != 1:
+        raise click.ClickException(
+            f"{len(matches)} tokens of {target_site.code} start with {prefix!r}; give exactly one"
+        )
+    services.revoke_token(matches[0])
+    click.echo(f"revoked {matches[0].prefix}")
+
+
+# --- audit ------------------------------------------------------------------------------
+
+
+@main.group()
+def audit():
+    """Check the audit trail."""
+
+
+@audit.command("verify")
+@needs_django
+def audit_verify():
+    """Check the hash chain of the whole audit trail.
+
+    Exits 1 and names the first broken event when any event was changed,
+    removed or inserted outside the registry.
+    """
+    from registry3d.audit.services import verify_chain
+
+    report = verify_chain()
+    if not report.ok:
+        click.echo(
+            f"Audit trail BROKEN at event #{report.broken_seq}: {report.reason} "
+            f"({report.checked} events before it are intact)",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"Audit trail intact: {report.checked} events verified.")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def manage(args):
+    """Run a Django management command (for administrators), e.g. 'manage check --deploy'."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["registry3d manage", *args])
+
+
+if __name__ == "__main__":
+    main()

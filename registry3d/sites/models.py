@@ -1,0 +1,154 @@
+"""Participant sites, who belongs to them, and the tokens their software uses."""
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+
+SITE_CODE_RE = r"^[A-Z0-9][A-Z0-9_]{1,15}$"
+site_code_validator = RegexValidator(
+    SITE_CODE_RE,
+    "Site codes are 2 to 16 capital letters, digits or _, e.g. MIH01",
+)
+
+
+class FacilityType(models.TextChoices):
+    ACADEMIC = "academic", "Academic medical centre"
+    COMMUNITY = "community", "Community hospital"
+    CHILDRENS = "childrens", "Children's hospital"
+    PRIVATE_PRACTICE = "private_practice", "Private practice"
+    GOVERNMENT = "government", "Government / VA / military"
+    OTHER = "other", "Other"
+
+
+class Site(models.Model):
+    """A participating hospital, clinic or practice."""
+
+    code = models.CharField(max_length=16, unique=True, validators=[site_code_validator])
+    name = models.CharField(max_length=200)
+    country = models.CharField(max_length=2, default="US", help_text="ISO 3166-1 alpha-2 code")
+    region = models.CharField(max_length=100, blank=True, help_text="State, province or region")
+    facility_type = models.CharField(
+        max_length=32, choices=FacilityType.choices, default=FacilityType.OTHER
+    )
+    active = models.BooleanField(default=True)
+    joined_on = models.DateField()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} – {self.name}"
+
+    def get_absolute_url(self):
+        return reverse("site_home", args=[self.code])
+
+
+class SiteRole(models.TextChoices):
+    """What a member may do at one site; each role includes the ones above."""
+
+    VIEWER = "viewer", "Viewer"
+    CONTRIBUTOR = "contributor", "Contributor"
+    MANAGER = "manager", "Manager"
+
+
+ROLE_RANK = {SiteRole.VIEWER: 1, SiteRole.CONTRIBUTOR: 2, SiteRole.MANAGER: 3}
+
+
+class Membership(models.Model):
+    """Ties one person to one site with one role."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=SiteRole.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "user"], name="one_membership_per_site")
+        ]
+        ordering = ["site__code", "user__email"]
+
+    def __str__(self):
+        return f"{self.user} is {self.role} at {self.site.code}"
+
+    def allows(self, role: str) -> bool:
+        """Return whether this membership's role is at least ``role``."""
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read"
+    WRITE = "write", "Read and write"
+
+
+class ApiToken(models.Model):
+    """A bearer token for one site's software, acting as one member.
+
+    Only the SHA-256 of the token is stored; the token itself is shown once.
+    Tokens are long random strings, so a fast hash is enough to make a
+    stolen table useless.
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=8, choices=TokenScope.choices)
+    prefix = models.CharField(max_length=12, help_text="First characters, to tell tokens apart")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.site.code}, {self.scope})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class PrintTechnology(models.TextChoices):
+    """The seven additive manufacturing process categories of ISO/ASTM 52900."""
+
+    MATERIAL_EXTRUSION = "material_extrusion", "Material extrusion"
+    VAT_PHOTOPOLYMERIZATION = "vat_photopolymerization", "Vat photopolymerization"
+    MATERIAL_JETTING = "material_jetting", "Material jetting"
+    BINDER_JETTING = "binder_jetting", "Binder jetting"
+    POWDER_BED_FUSION = "powder_bed_fusion", "Powder bed fusion"
+    SHEET_LAMINATION = "sheet_lamination", "Sheet lamination"
+    DIRECTED_ENERGY_DEPOSITION = "directed_energy_deposition", "Directed energy deposition"
+
+
+class Printer(models.Model):
+    """One printer in a site's inventory; cases name it by its label."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="printers")
+    label = models.CharField(max_length=64)
+    manufacturer = models.CharField(max_length=100)
+    model = models.CharField(max_length=100)
+    technology = models.CharField(max_length=32, choices=PrintTechnology.choices)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "label"], name="printer_label_unique_per_site")
+        ]
+        ordering = ["site__code", "label"]
+
+    def __str__(self):
+        return f"{self.label} ({self.manufacturer} {self.model})"

@@ -1,0 +1,477 @@
+"""Everything that changes sites, members, tokens and printers.
+
+Pages, the API and the command line call these functions and nothing else,
+so each change is checked and audited in one place.
+"""
+
+import hashlib
+import re
+import secrets
+from datetime import date
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+
+from registry3d.accounts.models import RegistryRole
+from registry3d.audit.services import record
+from registry3d.sites.errors import (
+    DuplicateSite,
+    DuplicateUser,
+    InvalidValue,
+    LastManager,
+    NotAMember,
+    UnknownSite,
+    UnknownUser,
+)
+from registry3d.sites.models import (
+    SITE_CODE_RE,
+    ApiToken,
+    FacilityType,
+    Membership,
+    Printer,
+    PrintTechnology,
+    Site,
+    SiteRole,
+    TokenScope,
+)
+
+User = get_user_model()
+TOKEN_PREFIX = "r3d_"
+
+
+def _choice(value: str, choices, what: str) -> str:
+    if value not in choices.values:
+        allowed = ", ".join(choices.values)
+        raise InvalidValue(f"Unknown {what} {value!r}; expected one of: {allowed}")
+    return value
+
+
+def parse_role(value: str) -> str:
+    """Return ``value`` if it is a site role, else raise :class:`InvalidValue`."""
+    return _choice(value, SiteRole, "role")
+
+
+# --- Access -------------------------------------------------------------------
+
+
+def membership_for(user, site: Site) -> Membership | None:
+    """Return the user's membership at ``site``, or None."""
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(site=site, user=user).first()
+
+
+def sites_for_user(user):
+    """Return the sites the user may open: their own, or all for staff."""
+    if not user.is_authenticated or not user.is_active:
+        return Site.objects.none()
+    if user.is_registry_staff:
+        return Site.objects.all()
+    return Site.objects.filter(memberships__user=user).distinct()
+
+
+def get_site_for_user(user, code: str, role: str = SiteRole.VIEWER) -> Site:
+    """Return the site ``code`` if the user may act on it with ``role``.
+
+    A site the user does not belong to is a 404, whether or not it exists,
+    so nobody learns another site's code by probing. Registry admins may do
+    everything; analysts may read site pages but not manage them.
+    """
+    site = Site.objects.filter(code=code).first()
+    if site is None or not user.is_authenticated or not user.is_active:
+        raise Http404("No such site")
+    if user.is_registry_admin:
+        return site
+    membership = membership_for(user, site)
+    if membership is None:
+        if user.is_registry_staff and role == SiteRole.VIEWER:
+            return site
+        raise Http404("No such site")
+    if not membership.allows(role):
+        raise PermissionDenied(
+            f"This page needs the {SiteRole(role).label.lower()} role at {site.code}"
+        )
+    return site
+
+
+# --- Sites --------------------------------------------------------------------
+
+
+def add_site(
+    code: str,
+    name: str,
+    *,
+    country: str = "US",
+    region: str = "",
+    facility_type: str = FacilityType.OTHER,
+    joined_on: date | None = None,
+    actor=None,
+    request: HttpRequest | None = None,
+) -> Site:
+    """Create a participant site."""
+    if not re.match(SITE_CODE_RE, code):
+        raise InvalidValue(
+            f"Site code {code!r} is not valid; use 2 to 16 capital letters, "
+            "digits or _, starting with a letter or digit (e.g. MIH01)"
+        )
+    if not name.strip():
+        raise InvalidValue("A site needs a name")
+    if not re.match(r"^[A-Z]{2}$", country):
+        raise InvalidValue(
+            f"Country {country!r} is not valid; use a two-letter ISO code such as US"
+        )
+    _choice(facility_type, FacilityType, "facility type")
+    with transaction.atomic():
+        if Site.objects.filter(code=code).exists():
+            raise DuplicateSite(f"Site {code} already exists")
+        site = Site.objects.create(
+            code=code,
+            name=name.strip(),
+            country=country,
+            region=region.strip(),
+            facility_type=facility_type,
+            joined_on=joined_on or timezone.localdate(),
+        )
+        record(
+            "site.created",
+            actor=actor,
+            request=request,
+            site=site,
+            target=site,
+            changes={
+                "name": site.name,
+                "country": site.country,
+                "region": site.region,
+                "facility_type": site.facility_type,
+            },
+        )
+    return site
+
+
+def find_site(code: str) -> Site:
+    """Return the site with this code or raise :class:`UnknownSite`."""
+    site = Site.objects.filter(code=code).first()
+    if site is None:
+        raise UnknownSite(f"No site has the code {code!r}")
+    return site
+
+
+# --- People -------------------------------------------------------------------
+
+
+def normalise_email(email: str) -> str:
+    """Return the address lower-cased, or raise :class:`InvalidValue`."""
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidValue(f"{email!r} is not a valid e-mail address") from None
+    return email
+
+
+def find_user(email: str):
+    """Return the account with this address or raise :class:`UnknownUser`."""
+    user = User.objects.filter(email=email.strip().lower()).first()
+    if user is None:
+        raise UnknownUser(f"No account has the e-mail address {email!r}")
+    return user
+
+
+def add_user(
+    email: str,
+    password: str | None,
+    *,
+    full_name: str = "",
+    registry_role: str = "",
+    actor=None,
+    request: HttpRequest | None = None,
+):
+    """Create an account; without a password it cannot log in until one is set."""
+    email = normalise_email(email)
+    _choice(registry_role, RegistryRole, "registry role")
+    if password is not None:
+        candidate = User(email=email, full_name=full_name)
+        try:
+            validate_password(password, candidate)
+        except ValidationError as exc:
+            raise InvalidValue("Password refused: " + " ".join(exc.messages)) from None
+    try:
+        with transaction.atomic():
+            if User.objects.filter(email=email).exists():
+                raise DuplicateUser(f"An account for {email} already exists")
+            user = User.objects.create_user(
+                email, password, full_name=full_name, registry_role=registry_role
+            )
+            record(
+                "user.created",
+                actor=actor,
+                request=request,
+                target=user,
+                changes={"email": email, "registry_role": registry_role},
+            )
+    except IntegrityError:
+        raise DuplicateUser(f"An account for {email} already exists") from None
+    return user
+
+
+def set_membership(
+    site: Site, user, role: str, *, actor=None, request: HttpRequest | None = None
+) -> Membership:
+    """Give ``user`` the ``role`` at ``site``, adding them if needed."""
+    parse_role(role)
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(site=site, user=user).first()
+        if membership is None:
+            membership = Membership.objects.create(site=site, user=user, role=role)
+            record(
+                "membership.added",
+                actor=actor,
+                request=request,
+                site=site,
+                target=user,
+                changes={"role": [None, role]},
+            )
+            return membership
+        if membership.role == role:
+            return membership
+        old = membership.role
+        if old == SiteRole.MANAGER:
+            _keep_a_manager(site, leaving=user)
+        membership.role = role
+        membership.save(update_fields=["role"])
+        record(
+            "membership.role_changed",
+            actor=actor,
+            request=request,
+            site=site,
+            target=user,
+            changes={"role": [old, role]},
+        )
+    return membership
+
+
+def _keep_a_manager(site: Site, leaving) -> None:
+    others = (
+        Membership.objects.filter(site=site, role=SiteRole.MANAGER).exclude(user=leaving).exists()
+    )
+    if not others:
+        raise LastManager(
+            f"{leaving.email} is the only manager of {site.code}; make someone else manager first"
+        )
+
+
+def remove_membership(site: Site, user, *, actor=None, request: HttpRequest | None = None) -> None:
+    """Take ``user`` out of ``site`` and revoke the tokens acting as them there."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(site=site, user=user).first()
+        if membership is None:
+            raise NotAMember(f"{user.email} is not a member of {site.code}")
+        if membership.role == SiteRole.MANAGER:
+            _keep_a_manager(site, leaving=user)
+        membership.delete()
+        revoked = ApiToken.objects.filter(site=site, user=user, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        record(
+            "membership.removed",
+            actor=actor,
+            request=request,
+            site=site,
+            target=user,
+            changes={"role": [membership.role, None], "tokens_revoked": revoked},
+        )
+
+
+def invite_member(
+    site: Site,
+    email: str,
+    role: str,
+    *,
+    actor,
+    request: HttpRequest | None = None,
+) -> tuple[Membership, bool]:
+    """Add a person to a site by e-mail, creating their account if needed.
+
+    A new account has no password; the invitation e-mail carries a link to
+    set one. Returns the membership and whether an account was created.
+    """
+    from registry3d.accounts.services import send_invitation
+
+    email = normalise_email(email)
+    parse_role(role)
+    with transaction.atomic():
+        user = User.objects.filter(email=email).first()
+        created = user is None
+        if created:
+            user = add_user(email, None, actor=actor, request=request)
+        if Membership.objects.filter(site=site, user=user).exists():
+            raise InvalidValue(f"{email} is already a member of {site.code}")
+        membership = set_membership(site, user, role, actor=actor, request=request)
+        send_invitation(user, site, role, invited_by=actor, new_account=created, request=request)
+    return membership, created
+
+
+# --- API tokens ---------------------------------------------------------------
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def create_token(
+    site: Site,
+    user,
+    *,
+    name: str,
+    scope: str = TokenScope.READ,
+    actor=None,
+    request: HttpRequest | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token for ``user`` at ``site``; return it and its only clear copy.
+
+    The token can never do more than its owner: a write token needs a
+    contributor or manager, and it stops working when the owner leaves.
+    """
+    _choice(scope, TokenScope, "scope")
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidValue("A token needs a name of 1 to 100 characters")
+    membership = membership_for(user, site)
+    if membership is None:
+        raise NotAMember(f"{user.email} is not a member of {site.code}")
+    if scope == TokenScope.WRITE and not membership.allows(SiteRole.CONTRIBUTOR):
+        raise InvalidValue(
+            f"{user.email} is a viewer at {site.code}; a write token needs a contributor or manager"
+        )
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            site=site,
+            user=user,
+            name=name,
+            scope=scope,
+            prefix=raw[:10],
+            token_hash=hash_token(raw),
+            created_by=actor,
+        )
+        record(
+            "token.created",
+            actor=actor,
+            request=request,
+            site=site,
+            target=token,
+            changes={"name": name, "scope": scope, "user": user.email, "prefix": token.prefix},
+        )
+    return token, raw
+
+
+def revoke_token(token: ApiToken, *, actor=None, request: HttpRequest | None = None) -> None:
+    """Stop a token from working; revoking twice is harmless."""
+    with transaction.atomic():
+        updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if updated:
+            record(
+                "token.revoked",
+                actor=actor,
+                request=request,
+                site=token.site,
+                target=token,
+                changes={"name": token.name, "prefix": token.prefix},
+            )
+    token.refresh_from_db()
+
+
+def authenticate_token(raw: str) -> ApiToken | None:
+    """Return the live token for ``raw``, or None.
+
+    A token is live while it is not revoked, its owner's account is active
+    and its owner is still a member of its site with a role its scope needs.
+    Its last-used time is updated at most once a minute.
+    """
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    token = (
+        ApiToken.objects.select_related("site", "user")
+        .filter(token_hash=hash_token(raw), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None or not token.user.is_active or not token.site.active:
+        return None
+    membership = membership_for(token.user, token.site)
+    if membership is None:
+        return None
+    token.membership = membership
+    now = timezone.now()
+    stale = token.last_used_at is None or (
+        (now - token.last_used_at).total_seconds() > settings.API_TOKEN_TOUCH_SECONDS
+    )
+    if stale:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def token_can_write(token: ApiToken) -> bool:
+    """Return whether the token's scope and its owner's role allow writing."""
+    membership = getattr(token, "membership", None) or membership_for(token.user, token.site)
+    return (
+        token.scope == TokenScope.WRITE
+        and membership is not None
+        and membership.allows(SiteRole.CONTRIBUTOR)
+    )
+
+
+# --- Printers -----------------------------------------------------------------
+
+
+def add_printer(
+    site: Site,
+    *,
+    label: str,
+    manufacturer: str,
+    model: str,
+    technology: str,
+    actor=None,
+    request: HttpRequest | None = None,
+) -> Printer:
+    """Add a printer to the site's inventory; labels are unique per site."""
+    label = label.strip()
+    if not re.match(r"^[A-Za-z0-9_\-]{1,64}$", label):
+        raise InvalidValue(
+            f"Printer label {label!r} is not valid; use 1 to 64 letters, digits, - or _"
+        )
+    _choice(technology, PrintTechnology, "technology")
+    if not manufacturer.strip() or not model.strip():
+        raise InvalidValue("A printer needs a manufacturer and a model")
+    with transaction.atomic():
+        if Printer.objects.filter(site=site, label=label).exists():
+            raise InvalidValue(f"{site.code} already has a printer labelled {label}")
+        printer = Printer.objects.create(
+            site=site,
+            label=label,
+            manufacturer=manufacturer.strip(),
+            model=model.strip(),
+            technology=technology,
+        )
+        record(
+            "printer.added",
+            actor=actor,
+            request=request,
+            site=site,
+            target=printer,
+            changes={
+                "label": label,
+                "manufacturer": printer.manufacturer,
+                "model": printer.model,
+                "technology": technology,
+            },
+        )
+    return printer

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from registry3d.audit import views as audit_views
+from registry3d.sites import views
+
+urlpatterns = [
+    path("switch/", views.site_switch, name="site_switch"),
+    path("<str:code>/", views.site_home, name="site_home"),
+    path("<str:code>/members/", views.site_members, name="site_members"),
+    path("<str:code>/members/<str:email>/role/", views.member_role, name="member_role"),
+    path("<str:code>/members/<str:email>/remove/", views.member_remove, name="member_remove"),
+    path("<str:code>/tokens/", views.site_tokens, name="site_tokens"),
+    path("<str:code>/tokens/<uuid:token_code>/revoke/", views.token_revoke, name="token_revoke"),
+    path("<str:code>/audit/", audit_views.site_audit, name="site_audit"),
+]

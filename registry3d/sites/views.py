@@ -1,0 +1,200 @@
+"""Site pages: home, site picker, members and API tokens."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from registry3d.accounts.models import User
+from registry3d.audit.models import AuditEvent
+from registry3d.sites import services
+from registry3d.sites.errors import SiteError
+from registry3d.sites.forms import InviteForm, RoleForm, TokenForm
+from registry3d.sites.middleware import remember_site
+from registry3d.sites.models import ApiToken, Membership, SiteRole
+
+
+@login_required
+def home(request):
+    """Send the user to the site they last used, or their first site."""
+    site = request.current_site or services.sites_for_user(request.user).first()
+    if site is not None and not request.user.is_registry_staff:
+        return redirect(site)
+    return render(
+        request,
+        "sites/home.html",
+        {"sites": services.sites_for_user(request.user)},
+    )
+
+
+@login_required
+def site_switch(request):
+    """Make another of the user's sites the current one."""
+    site = services.get_site_for_user(request.user, request.GET.get("site", ""))
+    remember_site(request, site)
+    return redirect(site)
+
+
+@login_required
+def site_home(request, code):
+    site = services.get_site_for_user(request.user, code)
+    remember_site(request, site)
+    membership = services.membership_for(request.user, site)
+    is_manager = request.user.is_registry_admin or (
+        membership is not None and membership.allows(SiteRole.MANAGER)
+    )
+    context = {
+        "site": site,
+        "membership": membership,
+        "is_manager": is_manager,
+        "member_count": site.memberships.count(),
+        "printers": site.printers.filter(active=True),
+        "token_count": site.tokens.filter(revoked_at__isnull=True).count(),
+        "recent_events": (
+            AuditEvent.objects.filter(site=site).select_related("actor")[:5] if is_manager else []
+        ),
+    }
+    return render(request, "sites/site_home.html", context)
+
+
+def _members_context(site, **extra):
+    return {
+        "site": site,
+        "members": Membership.objects.filter(site=site).select_related("user"),
+        "roles": SiteRole.choices,
+        "is_manager": True,
+        **extra,
+    }
+
+
+@login_required
+def site_members(request, code):
+    """List members; invite someone by e-mail."""
+    site = services.get_site_for_user(request.user, code, SiteRole.MANAGER)
+    form = InviteForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                _, created = services.invite_member(
+                    site,
+                    form.cleaned_data["email"],
+                    form.cleaned_data["role"],
+                    actor=request.user,
+                    request=request,
+                )
+            except SiteError as exc:
+                form.add_error("email", str(exc))
+            else:
+                email = form.cleaned_data["email"].lower()
+                messages.success(
+                    request,
+                    f"{email} was added" + (" and invited to set a password." if created else "."),
+                )
+                return redirect("site_members", code=site.code)
+    return render(request, "sites/members.html", _members_context(site, form=form), status=status)
+
+
+@login_required
+@require_POST
+def member_role(request, code, email):
+    """Change one member's role; htmx gets the updated table row back."""
+    site = services.get_site_for_user(request.user, code, SiteRole.MANAGER)
+    membership = get_object_or_404(Membership, site=site, user__email=email)
+    form = RoleForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            membership = services.set_membership(
+                site,
+                membership.user,
+                form.cleaned_data["role"],
+                actor=request.user,
+                request=request,
+            )
+        except SiteError as exc:
+            error = str(exc)
+    else:
+        error = "Choose one of the roles offered."
+    if request.htmx:
+        return render(
+            request,
+            "sites/_member_row.html",
+            {"site": site, "m": membership, "roles": SiteRole.choices, "error": error},
+            status=400 if error else 200,
+        )
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"{email} is now {membership.get_role_display().lower()}.")
+    return redirect("site_members", code=site.code)
+
+
+@login_required
+@require_POST
+def member_remove(request, code, email):
+    site = services.get_site_for_user(request.user, code, SiteRole.MANAGER)
+    user = get_object_or_404(User, email=email, memberships__site=site)
+    try:
+        services.remove_membership(site, user, actor=request.user, request=request)
+    except SiteError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{email} no longer belongs to {site.code}.")
+    return redirect("site_members", code=site.code)
+
+
+@login_required
+def site_tokens(request, code):
+    """List the site's API tokens; create one and show it exactly once."""
+    site = services.get_site_for_user(request.user, code, SiteRole.MANAGER)
+    members = Membership.objects.filter(site=site).select_related("user")
+    form = TokenForm(
+        request.POST or None,
+        members=members,
+        initial={"user": request.user.email},
+    )
+    new_token = None
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                owner = services.find_user(form.cleaned_data["user"])
+                token, new_token = services.create_token(
+                    site,
+                    owner,
+                    name=form.cleaned_data["name"],
+                    scope=form.cleaned_data["scope"],
+                    actor=request.user,
+                    request=request,
+                )
+            except SiteError as exc:
+                form.add_error(None, str(exc))
+            else:
+                status = 201
+                form = TokenForm(members=members, initial={"user": request.user.email})
+    tokens = ApiToken.objects.filter(site=site).select_related("user", "created_by")
+    return render(
+        request,
+        "sites/tokens.html",
+        {
+            "site": site,
+            "tokens": tokens,
+            "form": form,
+            "new_token": new_token,
+            "is_manager": True,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request, code, token_code):
+    site = services.get_site_for_user(request.user, code, SiteRole.MANAGER)
+    token = get_object_or_404(ApiToken, site=site, code=token_code)
+    services.revoke_token(token, actor=request.user, request=request)
+    messages.success(request, f"Token “{token.name}” was revoked.")
+    return redirect("site_tokens", code=site.code)

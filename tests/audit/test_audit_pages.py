@@ -1,0 +1,36 @@
+from tests.conftest import client_for
+
+
+def test_a_manager_sees_their_sites_trail_only(world):
+    response = client_for(world.mona).get("/sites/SITEA/audit/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "membership.added" in page
+    assert "carol@b.example.org" not in page
+    assert "site.created" in page
+
+
+def test_another_sites_manager_gets_404_for_the_trail(world):
+    assert client_for(world.carol).get("/sites/SITEA/audit/").status_code == 404
+
+
+def test_a_viewer_may_not_see_the_trail(world):
+    assert client_for(world.bob).get("/sites/SITEA/audit/").status_code == 403
+
+
+def test_only_registry_admins_see_the_whole_trail(world):
+    assert client_for(world.mona).get("/audit/").status_code == 403
+    assert client_for(world.dan).get("/audit/").status_code == 403
+    response = client_for(world.ada).get("/audit/?action=membership.")
+    assert response.status_code == 200
+    assert "carol@b.example.org" in response.content.decode()
+
+
+def test_the_admin_offers_no_way_to_change_or_delete_events(world):
+    from registry3d.audit.models import AuditEvent
+
+    client = client_for(world.ada)
+    event = AuditEvent.objects.first()
+    assert client.get("/admin/audit/auditevent/").status_code == 200
+    assert client.get(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403
