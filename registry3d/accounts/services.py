@@ -80,6 +80,10 @@ def record_logout(user, request: HttpRequest) -> None:
     record("auth.logout", actor=user, request=request, target=user)
 
 
+def record_password_change(user, request: HttpRequest, action: str) -> None:
+    record(action, actor=user, request=request, target=user)
+
+
 def start_totp(user) -> TOTPDevice:
     """Return the user's unconfirmed TOTP device, creating it if needed."""
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()

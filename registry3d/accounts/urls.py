@@ -12,7 +12,7 @@ urlpatterns = [
     path("two-factor/disable/", views.two_factor_disable, name="two_factor_disable"),
     path(
         "password/",
-        auth_views.PasswordChangeView.as_view(
+        views.PasswordChangeView.as_view(
             template_name="accounts/password_change.html",
             success_url=reverse_lazy("password_change_done"),
         ),
@@ -43,7 +43,7 @@ urlpatterns = [
     ),
     path(
         "reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(
+        views.PasswordResetConfirmView.as_view(
             template_name="accounts/password_reset_confirm.html",
             success_url=reverse_lazy("password_reset_complete"),
         ),

@@ -6,6 +6,7 @@ import time
 import segno
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -165,3 +166,21 @@ def two_factor_disable(request):
     services.disable_totp(request.user, request)
     messages.info(request, "Two-factor log-in is off.")
     return redirect("account")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, recorded in the audit trail."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.record_password_change(form.user, self.request, "auth.password_changed")
+        return response
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Choosing a password from an e-mailed link, recorded in the audit trail."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.record_password_change(form.user, self.request, "auth.password_reset")
+        return response
