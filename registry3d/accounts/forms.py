@@ -1,7 +1,9 @@
 from django import forms
 
+from registry3d.lib.forms import Form
 
-class LoginForm(forms.Form):
+
+class LoginForm(Form):
     username = forms.EmailField(
         label="E-mail",
         max_length=254,
@@ -15,7 +17,7 @@ class LoginForm(forms.Form):
     )
 
 
-class CodeForm(forms.Form):
+class CodeForm(Form):
     code = forms.RegexField(
         label="Six-digit code",
         regex=r"^\s*\d{6}\s*$",

@@ -6,6 +6,26 @@ from registry3d.audit.errors import AuditTrailReadOnly
 
 GENESIS_HASH = "0" * 64
 
+ACTION_WORDS = {
+    "site.created": "created the site",
+    "user.created": "created an account",
+    "user.changed": "changed an account",
+    "membership.added": "added a member",
+    "membership.role_changed": "changed a member's role",
+    "membership.removed": "removed a member",
+    "membership.invitation_sent": "sent an invitation",
+    "token.created": "created an API token",
+    "token.revoked": "revoked an API token",
+    "printer.added": "added a printer",
+    "auth.login": "logged in",
+    "auth.login_failed": "failed to log in",
+    "auth.logout": "logged out",
+    "auth.password_changed": "changed their password",
+    "auth.password_reset": "reset their password",
+    "auth.two_factor_enabled": "turned on two-factor log-in",
+    "auth.two_factor_disabled": "turned off two-factor log-in",
+}
+
 
 class AuditEvent(models.Model):
     """One thing somebody did: who, when, from where, to what, what changed.
@@ -56,6 +76,14 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditTrailReadOnly("Audit events cannot be deleted")
+
+    @property
+    def description(self) -> str:
+        """The event in words, for pages: "added a printer (J750-1)"."""
+        words = ACTION_WORDS.get(self.action, self.action)
+        changes = self.changes if isinstance(self.changes, dict) else {}
+        detail = changes.get("label") or changes.get("name") or self.object_id
+        return f"{words} ({detail})" if detail else words
 
 
 class AuditHead(models.Model):

@@ -1,18 +1,19 @@
 from django import forms
 
+from registry3d.lib.forms import Form
 from registry3d.sites.models import SiteRole, TokenScope
 
 
-class InviteForm(forms.Form):
+class InviteForm(Form):
     email = forms.EmailField(label="E-mail", max_length=254)
     role = forms.ChoiceField(choices=SiteRole.choices, initial=SiteRole.CONTRIBUTOR)
 
 
-class RoleForm(forms.Form):
+class RoleForm(Form):
     role = forms.ChoiceField(choices=SiteRole.choices)
 
 
-class TokenForm(forms.Form):
+class TokenForm(Form):
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. 'Lab tracker export'")
     scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)
     user = forms.ChoiceField(label="Acts as", help_text="The member whose rights it has")

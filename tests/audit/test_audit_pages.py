@@ -34,3 +34,21 @@ def test_the_admin_offers_no_way_to_change_or_delete_events(world):
     assert client.get("/admin/audit/auditevent/").status_code == 200
     assert client.get(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
     assert client.get("/admin/audit/auditevent/add/").status_code == 403
+
+
+def test_the_site_home_tells_managers_recent_activity_in_words(world):
+    from registry3d.sites import services
+
+    services.add_printer(
+        world.site_a,
+        label="J750-1",
+        manufacturer="Stratasys",
+        model="J750",
+        technology="material_jetting",
+        actor=world.mona,
+    )
+    page = client_for(world.mona).get("/sites/SITEA/").content.decode()
+    assert "mona@a.example.org added a printer (J750-1)" in page
+    assert "added a member (bob@a.example.org)" in page
+    # Viewers do not see who did what.
+    assert "added a printer" not in client_for(world.bob).get("/sites/SITEA/").content.decode()
