@@ -1,13 +1,21 @@
 from django.contrib import admin
-from django.contrib.auth.decorators import login_required
-from django.urls import include, path
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.urls import include, path, reverse
 
 from registry3d.api.api import api
 from registry3d.audit import views as audit_views
 from registry3d.sites import views as site_views
 
-# The admin logs in through our page, so lock-out and two-factor apply.
-admin.site.login = login_required(admin.site.login)
+
+def admin_login(request, extra_context=None):
+    """Send the admin's log-in to our page, so lock-out and two-factor apply."""
+    if request.user.is_authenticated:
+        raise PermissionDenied("Only registry administrators may use the admin")
+    return redirect_to_login(request.GET.get("next") or reverse("admin:index"), reverse("login"))
+
+
+admin.site.login = admin_login
 admin.site.site_header = "registry3d administration"
 
 urlpatterns = [

@@ -1,5 +1,7 @@
 """Network helpers shared by the audit trail and rate limits."""
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -21,5 +23,23 @@ def client_ip(request: HttpRequest | None) -> str | None:
             if part.strip()
         ]
         if len(chain) >= count:
-            return chain[-count]
-    return request.META.get("REMOTE_ADDR") or None
+            forwarded = _valid_ip(chain[-count])
+            if forwarded:
+                return forwarded
+    return _valid_ip(request.META.get("REMOTE_ADDR", ""))
+
+
+def _valid_ip(text: str) -> str | None:
+    """Return ``text`` as a normalised address, or None if it is not one.
+
+    Proxies sometimes append a port ("1.2.3.4:5678") or write "unknown".
+    """
+    text = text.strip()
+    if text.count(":") == 1:  # IPv4 with a port
+        text = text.split(":")[0]
+    if text.startswith("[") and "]" in text:  # [IPv6]:port
+        text = text[1 : text.index("]")]
+    try:
+        return str(ipaddress.ip_address(text.split("%")[0]))
+    except ValueError:
+        return None
