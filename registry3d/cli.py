@@ -29,20 +29,35 @@ def setup_django() -> None:
         raise click.ClickException(f"Configuration error: {exc}") from None
 
 
-def needs_django(func):
-    """Set Django up before the command runs and turn refusals into exit 1."""
+def needs_django(func=None, *, check_database: bool = True):
+    """Set Django up before the command runs and turn refusals into exit 1.
+
+    Unless ``check_database`` is false, the command first checks that the
+    database is reachable and migrated, so a fresh install says "run init"
+    instead of printing a traceback.
+    """
+    if func is None:
+        return lambda f: needs_django(f, check_database=check_database)
 
     @wraps(func)
     def wrapper(*args, **kwargs):
         setup_django()
+        from django.db import DatabaseError
+
         from registry3d.audit.services import default_actor_label
         from registry3d.sites.errors import SiteError
 
-        default_actor_label.set(f"command line ({getpass.getuser()})")
+        label = default_actor_label.set(f"command line ({getpass.getuser()})")
         try:
+            if check_database:
+                require_migrated()
             return func(*args, **kwargs)
         except SiteError as exc:
             raise click.ClickException(str(exc)) from None
+        except DatabaseError as exc:
+            raise click.ClickException(f"Database error: {exc}".strip()) from None
+        finally:
+            default_actor_label.reset(label)
 
     return wrapper
 
@@ -84,7 +99,7 @@ def main():
     "--admin-email", default=None, help="Create a registry administrator with this e-mail."
 )
 @click.option("--admin-password", default=None, help="Password of that administrator.")
-@needs_django
+@needs_django(check_database=False)
 def init(demo, demo_password, admin_email, admin_password):
     """Create or migrate the database and collect static files.
 
@@ -97,6 +112,11 @@ def init(demo, demo_password, admin_email, admin_password):
 
     if bool(admin_email) != bool(admin_password):
         raise click.ClickException("--admin-email and --admin-password go together")
+    # Refuse a bad address or password before the database is touched.
+    if admin_email:
+        services.check_new_account(admin_email, admin_password)
+    if demo and demo_password:
+        services.check_new_account("demo@example.org", demo_password)
     click.echo("Migrating the database…", err=True)
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
@@ -155,7 +175,6 @@ def serve(host, port, workers, with_worker):
     """Run the production web server (gunicorn), serving static files too."""
     from django.core.management import call_command
 
-    require_migrated()
     call_command("collectstatic", interactive=False, verbosity=0)
     env = dict(os.environ)
     children = []
@@ -215,7 +234,6 @@ def worker(batch, interval):
     """
     from django.core.management import call_command
 
-    require_migrated()
     args = ["--interval", str(interval), "--no-startup-delay"]
     if batch:
         args.append("--batch")
@@ -332,6 +350,8 @@ def token_revoke(prefix, site_code):
         raise click.ClickException(
             f"{len(matches)} tokens of {target_site.code} start with {prefix!r}; give exactly one"
         )
+    if matches[0].revoked_at is not None:
+        raise click.ClickException(f"Token {matches[0].prefix}… was already revoked")
     services.revoke_token(matches[0])
     click.echo(f"revoked {matches[0].prefix}")
 

@@ -177,3 +177,26 @@ def test_init_demo_then_serve_answers_and_a_demo_user_logs_in(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_commands_on_a_database_never_set_up_say_to_run_init(tmp_path):
+    result = subprocess.run(
+        [*CLI, "site", "list"], env=clean_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Error: The database is not set up or not up to date; run 'registry3d init' first\n"
+    )
+
+
+def test_init_refuses_a_weak_admin_password_before_touching_the_database(tmp_path):
+    result = subprocess.run(
+        [*CLI, "init", "--admin-email", "root@example.org", "--admin-password", "short"],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: Password refused: This password is too short.")
+    assert not (tmp_path / "var" / "registry3d.sqlite3").exists()

@@ -1,6 +1,20 @@
 from django import forms
+from django.contrib.auth import forms as auth_forms
 
+from registry3d.accounts.models import User
 from registry3d.lib.forms import Form
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form, also for invited people who never set a password.
+
+    Django skips accounts without a usable password (meant for outside
+    log-in systems); here every account logs in with a password, and an
+    invited person whose link expired must be able to ask for a new one.
+    """
+
+    def get_users(self, email):
+        return User.objects.filter(email__iexact=email.strip(), is_active=True)
 
 
 class LoginForm(Form):

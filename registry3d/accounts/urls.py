@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from registry3d.accounts import views
+from registry3d.accounts.forms import PasswordResetForm
 
 urlpatterns = [
     path("login/", views.login_view, name="login"),
@@ -32,6 +33,7 @@ urlpatterns = [
             email_template_name="accounts/email/password_reset.txt",
             html_email_template_name="accounts/email/password_reset.html",
             subject_template_name="accounts/email/password_reset_subject.txt",
+            form_class=PasswordResetForm,
             success_url=reverse_lazy("password_reset_done"),
         ),
         name="password_reset",

@@ -1,5 +1,7 @@
 """The append-only audit trail, chained by hashes so tampering shows."""
 
+import json
+
 from django.db import models
 
 from registry3d.audit.errors import AuditTrailReadOnly
@@ -57,8 +59,13 @@ class AuditEvent(models.Model):
         related_name="+",
     )
     object_type = models.CharField(max_length=64, blank=True)
-    object_id = models.CharField(max_length=64, blank=True)
-    changes = models.JSONField(default=dict, blank=True)
+    object_id = models.CharField(max_length=254, blank=True)
+    # How the change came in: "web", "cli", or "api token r3d_…" (its prefix).
+    via = models.CharField(max_length=40, blank=True)
+    # The changed values as canonical JSON text. Stored as text, not as a
+    # JSON column, because PostgreSQL's jsonb rewrites numbers (1e16, -0.0)
+    # and the hash must cover exactly what is stored.
+    changes_json = models.TextField(default="{}")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
@@ -78,10 +85,14 @@ class AuditEvent(models.Model):
         raise AuditTrailReadOnly("Audit events cannot be deleted")
 
     @property
+    def changes(self) -> dict:
+        return json.loads(self.changes_json)
+
+    @property
     def description(self) -> str:
         """The event in words, for pages: "added a printer (J750-1)"."""
         words = ACTION_WORDS.get(self.action, self.action)
-        changes = self.changes if isinstance(self.changes, dict) else {}
+        changes = self.changes
         detail = changes.get("label") or changes.get("name") or self.object_id
         return f"{words} ({detail})" if detail else words
 

@@ -7,6 +7,7 @@ transaction, so the event is stored exactly when the change is.
 import contextvars
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -26,9 +27,30 @@ default_actor_label: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 
 
-def _canonical(value: Any) -> Any:
-    """Return ``value`` as plain JSON types, as the database will hand it back."""
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+def canonical_json(value: Any) -> str:
+    """Return ``value`` as the one JSON text the trail stores and hashes.
+
+    Keys are sorted; dates, decimals and UUIDs become strings; numbers that
+    JSON cannot hold (NaN, infinity) become strings too.
+    """
+    return json.dumps(
+        _finite(value),
+        cls=DjangoJSONEncoder,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _normalised_ip(ip: str | None) -> str | None:
@@ -50,11 +72,22 @@ def event_hash(event: AuditEvent) -> str:
         "site": event.site_id,
         "object_type": event.object_type,
         "object_id": event.object_id,
-        "changes": event.changes,
+        "via": event.via,
+        "changes": event.changes_json,
         "prev": event.prev_hash,
     }
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _via(request: HttpRequest | None) -> str:
+    if request is None:
+        return "cli" if default_actor_label.get() else ""
+    token = getattr(request, "auth", None)
+    prefix = getattr(token, "prefix", None)
+    if prefix:
+        return f"api token {prefix}"
+    return "web"
 
 
 def record(
@@ -101,7 +134,8 @@ def record(
             site=site,
             object_type=object_type,
             object_id=str(object_id),
-            changes=_canonical(changes or {}),
+            via=_via(request),
+            changes_json=canonical_json(changes or {}),
             prev_hash=head.hash,
         )
         event.hash = event_hash(event)
@@ -128,16 +162,23 @@ def verify_chain(batch_size: int = 2000) -> ChainReport:
     Reports the first event whose stored hash does not match its content,
     whose link does not match the event before it, or that is missing from
     the sequence; and a trail that ends before the head says it should.
+    The head is read first: events appended while the check runs lie beyond
+    it and are left for the next check.
     """
+    head = AuditHead.objects.filter(pk=1).first()
+    head_seq = head.seq if head is not None else None
     prev_hash = GENESIS_HASH
     expected_seq = 1
     checked = 0
     last_seq = 0
     while True:
-        events = list(AuditEvent.objects.filter(seq__gte=expected_seq).order_by("seq")[:batch_size])
-        if not events:
+        events = AuditEvent.objects.filter(seq__gte=expected_seq).order_by("seq")
+        if head_seq is not None:
+            events = events.filter(seq__lte=head_seq)
+        batch = list(events[:batch_size])
+        if not batch:
             break
-        for event in events:
+        for event in batch:
             if event.seq != expected_seq:
                 return ChainReport(
                     checked,
@@ -163,7 +204,6 @@ def verify_chain(batch_size: int = 2000) -> ChainReport:
             expected_seq += 1
             last_seq = event.seq
             checked += 1
-    head = AuditHead.objects.filter(pk=1).first()
     if head is not None and (head.seq != last_seq or head.hash != prev_hash):
         return ChainReport(
             checked,

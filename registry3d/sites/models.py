@@ -60,6 +60,7 @@ ROLE_RANK = {SiteRole.VIEWER: 1, SiteRole.CONTRIBUTOR: 2, SiteRole.MANAGER: 3}
 class Membership(models.Model):
     """Ties one person to one site with one role."""
 
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"

@@ -183,6 +183,15 @@ def find_user(email: str):
     return user
 
 
+def check_new_account(email: str, password: str, full_name: str = "") -> None:
+    """Raise :class:`InvalidValue` if the address or password would be refused."""
+    email = normalise_email(email)
+    try:
+        validate_password(password, User(email=email, full_name=full_name))
+    except ValidationError as exc:
+        raise InvalidValue("Password refused: " + " ".join(exc.messages)) from None
+
+
 def add_user(
     email: str,
     password: str | None,
@@ -196,11 +205,7 @@ def add_user(
     email = normalise_email(email)
     _choice(registry_role, RegistryRole, "registry role")
     if password is not None:
-        candidate = User(email=email, full_name=full_name)
-        try:
-            validate_password(password, candidate)
-        except ValidationError as exc:
-            raise InvalidValue("Password refused: " + " ".join(exc.messages)) from None
+        check_new_account(email, password, full_name)
     try:
         with transaction.atomic():
             if User.objects.filter(email=email).exists():
@@ -226,7 +231,7 @@ def set_membership(
     """Give ``user`` the ``role`` at ``site``, adding them if needed."""
     parse_role(role)
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().filter(site=site, user=user).first()
+        membership = _locked_membership(site, user)
         if membership is None:
             membership = Membership.objects.create(site=site, user=user, role=role)
             record(
@@ -256,6 +261,20 @@ def set_membership(
     return membership
 
 
+def _locked_membership(site: Site, user) -> Membership | None:
+    """Lock and return the membership row alone.
+
+    Without ``of`` and the cleared ordering, PostgreSQL would also lock the
+    joined site and user rows, and concurrent changes could deadlock.
+    """
+    return (
+        Membership.objects.select_for_update(of=("self",))
+        .filter(site=site, user=user)
+        .order_by()
+        .first()
+    )
+
+
 def _keep_a_manager(site: Site, leaving) -> None:
     others = (
         Membership.objects.filter(site=site, role=SiteRole.MANAGER).exclude(user=leaving).exists()
@@ -269,7 +288,7 @@ def _keep_a_manager(site: Site, leaving) -> None:
 def remove_membership(site: Site, user, *, actor=None, request: HttpRequest | None = None) -> None:
     """Take ``user`` out of ``site`` and revoke the tokens acting as them there."""
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().filter(site=site, user=user).first()
+        membership = _locked_membership(site, user)
         if membership is None:
             raise NotAMember(f"{user.email} is not a member of {site.code}")
         if membership.role == SiteRole.MANAGER:

@@ -5,7 +5,6 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from registry3d.accounts.models import User
 from registry3d.audit.models import AuditEvent
 from registry3d.sites import services
 from registry3d.sites.errors import SiteError
@@ -98,10 +97,13 @@ def site_members(request, code):
 
 @login_required
 @require_POST
-def member_role(request, code, email):
+def member_role(request, code, member):
     """Change one member's role; htmx gets the updated table row back."""
     site = services.get_site_for_user(request.user, code, SiteRole.MANAGER)
-    membership = get_object_or_404(Membership, site=site, user__email=email)
+    membership = get_object_or_404(
+        Membership.objects.select_related("user"), site=site, code=member
+    )
+    email = membership.user.email
     form = RoleForm(request.POST)
     error = ""
     if form.is_valid():
@@ -133,15 +135,17 @@ def member_role(request, code, email):
 
 @login_required
 @require_POST
-def member_remove(request, code, email):
+def member_remove(request, code, member):
     site = services.get_site_for_user(request.user, code, SiteRole.MANAGER)
-    user = get_object_or_404(User, email=email, memberships__site=site)
+    membership = get_object_or_404(
+        Membership.objects.select_related("user"), site=site, code=member
+    )
     try:
-        services.remove_membership(site, user, actor=request.user, request=request)
+        services.remove_membership(site, membership.user, actor=request.user, request=request)
     except SiteError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{email} no longer belongs to {site.code}.")
+        messages.success(request, f"{membership.user.email} no longer belongs to {site.code}.")
     return redirect("site_members", code=site.code)
 
 

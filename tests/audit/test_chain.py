@@ -27,7 +27,7 @@ def test_every_event_links_to_the_one_before(world):
 def test_verify_finds_an_event_changed_in_the_database(world):
     victim = AuditEvent.objects.get(action="membership.added", object_id="bob@a.example.org")
     tamper(
-        "UPDATE audit_auditevent SET changes = %s WHERE id = %s",
+        "UPDATE audit_auditevent SET changes_json = %s WHERE id = %s",
         ['{"role": [null, "manager"]}', victim.pk],
     )
     report = verify_chain()
@@ -97,3 +97,37 @@ def test_the_cli_exits_1_and_names_the_first_broken_event(world):
     result = CliRunner().invoke(main, ["audit", "verify"])
     assert result.exit_code == 1
     assert f"Audit trail BROKEN at event #{victim.seq}" in result.stderr
+
+
+def test_numbers_that_databases_rewrite_still_verify(world):
+    record("test.numbers", changes={"big": 1e16, "huge": 1e22, "zero": -0.0, "nan": float("nan")})
+    report = verify_chain()
+    assert report.ok is True, report.reason
+    event = AuditEvent.objects.get(action="test.numbers")
+    assert event.changes["nan"] == "nan"
+
+
+def test_an_event_says_which_way_the_change_came(world):
+    from click.testing import CliRunner
+
+    from registry3d.sites import services
+
+    token, raw = services.create_token(world.site_a, world.alice, name="W", scope="write")
+    request = type("Request", (), {"auth": token, "META": {}, "user": world.alice})()
+    services.add_printer(
+        world.site_a,
+        label="P1",
+        manufacturer="M",
+        model="X",
+        technology="material_jetting",
+        actor=world.alice,
+        request=request,
+    )
+    assert AuditEvent.objects.get(action="printer.added").via == f"api token {token.prefix}"
+    CliRunner().invoke(main, ["site", "add", "SITEC", "--name", "C"])
+    created = AuditEvent.objects.get(action="site.created", object_id="SITEC")
+    assert created.via == "cli"
+    assert created.actor_label.startswith("command line (")
+    # The command line's name does not stick to later changes.
+    later = record("test.after")
+    assert later.actor_label == "" and later.via == ""

@@ -38,7 +38,9 @@ def test_it_changes_a_members_role_in_place(browser_world, page):
     expect(role).to_have_value("viewer")
     mark_page_and_row(page, BOB)
 
-    with page.expect_response(lambda r: r.url.endswith(f"/members/{BOB}/role/")) as answer:
+    with page.expect_response(
+        lambda r: "/members/" in r.url and r.url.endswith("/role/")
+    ) as answer:
         role.select_option("contributor")
 
     assert answer.value.status == 200
@@ -56,7 +58,9 @@ def test_it_shows_in_the_row_why_the_last_manager_cannot_step_down(browser_world
     open_members_as_mona(page)
     row = page.locator(f'tr[data-email="{MONA}"]')
 
-    with page.expect_response(lambda r: r.url.endswith(f"/members/{MONA}/role/")) as answer:
+    with page.expect_response(
+        lambda r: "/members/" in r.url and r.url.endswith("/role/")
+    ) as answer:
         row.get_by_label(f"Role of {MONA}").select_option("viewer")
 
     assert answer.value.status == 400

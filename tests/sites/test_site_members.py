@@ -10,6 +10,11 @@ from registry3d.sites.models import Membership
 from tests.conftest import client_for, csrf_post
 
 
+def member_url(site, user, action):
+    code = Membership.objects.get(site=site, user=user).code
+    return f"/sites/{site.code}/members/{code}/{action}/"
+
+
 def role_of(site, user):
     return Membership.objects.get(site=site, user=user).role
 
@@ -102,7 +107,7 @@ def test_an_invalid_email_is_refused(world):
 def test_a_manager_changes_a_role_with_htmx_and_it_is_audited(world):
     response = csrf_post(
         client_for(world.mona),
-        "/sites/SITEA/members/bob@a.example.org/role/",
+        member_url(world.site_a, world.bob, "role"),
         {"role": "contributor"},
         HTTP_HX_REQUEST="true",
     )
@@ -117,7 +122,7 @@ def test_a_manager_changes_a_role_with_htmx_and_it_is_audited(world):
 def test_an_unknown_role_is_refused(world):
     response = csrf_post(
         client_for(world.mona),
-        "/sites/SITEA/members/bob@a.example.org/role/",
+        member_url(world.site_a, world.bob, "role"),
         {"role": "overlord"},
         HTTP_HX_REQUEST="true",
     )
@@ -129,13 +134,13 @@ def test_the_last_manager_cannot_step_down_or_be_removed(world):
     client = client_for(world.mona)
     demote = csrf_post(
         client,
-        "/sites/SITEA/members/mona@a.example.org/role/",
+        member_url(world.site_a, world.mona, "role"),
         {"role": "viewer"},
         HTTP_HX_REQUEST="true",
     )
     assert demote.status_code == 400
     assert "mona@a.example.org is the only manager of SITEA" in demote.content.decode()
-    remove = csrf_post(client, "/sites/SITEA/members/mona@a.example.org/remove/", follow=True)
+    remove = csrf_post(client, member_url(world.site_a, world.mona, "remove"), follow=True)
     assert "mona@a.example.org is the only manager of SITEA" in remove.content.decode()
     assert role_of(world.site_a, world.mona) == "manager"
 
@@ -144,7 +149,7 @@ def test_removing_a_member_revokes_their_tokens_and_is_audited(world):
     from registry3d.sites import services
 
     token, raw = services.create_token(world.site_a, world.alice, name="Lab tracker", scope="write")
-    response = csrf_post(client_for(world.mona), "/sites/SITEA/members/alice@a.example.org/remove/")
+    response = csrf_post(client_for(world.mona), member_url(world.site_a, world.alice, "remove"))
     assert response.status_code == 302
     assert Membership.objects.filter(site=world.site_a, user=world.alice).exists() is False
     token.refresh_from_db()
@@ -154,22 +159,49 @@ def test_removing_a_member_revokes_their_tokens_and_is_audited(world):
     assert event.changes == {"role": ["contributor", None], "tokens_revoked": 1}
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/sites/SITEA/members/bob@a.example.org/role/",
-        "/sites/SITEA/members/bob@a.example.org/remove/",
-    ],
-)
-def test_another_sites_manager_cannot_change_or_remove_members(world, path):
+@pytest.mark.parametrize("action", ["role", "remove"])
+def test_another_sites_manager_cannot_change_or_remove_members(world, action):
+    path = member_url(world.site_a, world.bob, action)
     response = csrf_post(client_for(world.carol), path, {"role": "manager"})
     assert response.status_code == 404
+    # Nor through her own site's address.
+    mine = path.replace("/SITEA/", "/SITEB/")
+    assert csrf_post(client_for(world.carol), mine, {"role": "manager"}).status_code == 404
     assert role_of(world.site_a, world.bob) == "viewer"
 
 
 def test_a_role_change_without_csrf_token_is_refused(world):
     response = client_for(world.mona).post(
-        "/sites/SITEA/members/bob@a.example.org/role/", {"role": "manager"}
+        member_url(world.site_a, world.bob, "role"), {"role": "manager"}
     )
     assert response.status_code == 403
     assert role_of(world.site_a, world.bob) == "viewer"
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "lab/printing@a.example.org",
+        "a-very-long-name.for-the-3d-printing-laboratory.team@a.example.org",
+    ],
+)
+def test_unusual_but_valid_addresses_can_be_invited_and_removed(world, email):
+    client = client_for(world.mona)
+    response = csrf_post(client, "/sites/SITEA/members/", {"email": email, "role": "viewer"})
+    assert response.status_code == 302
+    page = client.get("/sites/SITEA/members/")
+    assert page.status_code == 200
+    newcomer = User.objects.get(email=email)
+    assert csrf_post(client, member_url(world.site_a, newcomer, "remove")).status_code == 302
+    assert Membership.objects.filter(user=newcomer).exists() is False
+
+
+def test_an_invited_person_whose_link_expired_can_ask_for_a_new_one(world):
+    from registry3d.sites import services
+
+    services.invite_member(world.site_a, "late@a.example.org", "viewer", actor=world.mona)
+    mail.outbox.clear()
+    client = Client(enforce_csrf_checks=True)
+    client.get("/accounts/password-reset/")
+    csrf_post(client, "/accounts/password-reset/", {"email": "late@a.example.org"})
+    assert [m.to for m in mail.outbox] == [["late@a.example.org"]]
