@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from functools import wraps
+from pathlib import Path
 
 import click
 
@@ -354,6 +355,93 @@ def token_revoke(prefix, site_code):
         raise click.ClickException(f"Token {matches[0].prefix}… was already revoked")
     services.revoke_token(matches[0])
     click.echo(f"revoked {matches[0].prefix}")
+
+
+# --- dictionary ---------------------------------------------------------------------------
+
+
+@main.group()
+def dictionary():
+    """Check, compare and publish data dictionary files."""
+
+
+def _load_dictionary_file(path: str):
+    from registry3d.dictionary.errors import DictionaryError
+    from registry3d.dictionary.registry import load
+
+    try:
+        return load(Path(path))
+    except DictionaryError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@dictionary.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@needs_django(check_database=False)
+def dictionary_check(file):
+    """Check a dictionary FILE; print a summary, or the file, line and problem."""
+    loaded = _load_dictionary_file(file)
+    d = loaded.dictionary
+    items = len(d.all_elements) - len(d.elements)
+    click.echo(
+        f"{d.name} {d.version}: {len(d.sections)} sections, {len(d.elements)} elements "
+        f"(+{items} in groups), {len(d.value_sets)} value sets, {len(d.rules)} rules, "
+        f"{len(d.derived)} derived values: OK"
+    )
+
+
+@dictionary.command("diff")
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@needs_django(check_database=False)
+def dictionary_diff(old, new):
+    """Say what changed from dictionary file OLD to NEW, one line per part."""
+    from registry3d.dictionary.versions import diff
+
+    before = _load_dictionary_file(old).dictionary
+    after = _load_dictionary_file(new).dictionary
+    click.echo(f"{before.version} → {after.version}")
+    differences = diff(before, after)
+    for difference in differences:
+        click.echo(str(difference))
+    if not differences:
+        click.echo("no differences")
+
+
+@dictionary.command("publish")
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
+@needs_django(check_database=False)
+def dictionary_publish(file):
+    """Record the fingerprints of the dictionary's version as published (final)."""
+    from registry3d.dictionary.registry import dictionary_path
+    from registry3d.dictionary.versions import publish
+
+    d = _load_dictionary_file(file or str(dictionary_path())).dictionary
+    if publish(d):
+        click.echo(f"published {d.name} {d.version}")
+    else:
+        click.echo(f"{d.name} {d.version} was already published")
+
+
+@dictionary.command("generate")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Folder to write the generated files into.",
+)
+@needs_django(check_database=False)
+def dictionary_generate(out):
+    """Write the files generated from the dictionary (JSON Schema, REDCap, templates)."""
+    from registry3d.dictionary import registry
+    from registry3d.dictionary.generators import GENERATED_FILES
+
+    d = registry.current().dictionary
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, make in GENERATED_FILES.items():
+        (folder / name).write_text(make(d), encoding="utf-8", newline="")
+        click.echo(str(folder / name))
 
 
 # --- audit ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from registry3d.lib.env import env_bool, env_int, env_list, env_str
+from registry3d.lib.env import env_bool, env_float, env_int, env_list, env_str
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(env_str("REGISTRY3D_VAR_DIR", "var")).resolve()
@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "registry3d.accounts",
     "registry3d.sites",
     "registry3d.audit",
+    "registry3d.dictionary",
     "registry3d.api",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -265,4 +266,13 @@ LOGGING = {
 # --- Registry ----------------------------------------------------------------
 
 REGISTRY3D_NAME = OTP_TOTP_ISSUER
+# Operating-room cost per minute for sites that set none: mean inpatient OR
+# minute in California, FY2014 (Childers & Maggard-Gibbons, JAMA Surg 2018).
+REGISTRY3D_OR_COST_PER_MINUTE = env_float("REGISTRY3D_OR_COST_PER_MINUTE", 37.45, minimum=1)
+REGISTRY3D_OR_COST_SOURCE = env_str(
+    "REGISTRY3D_OR_COST_SOURCE",
+    "registry default: Childers & Maggard-Gibbons, JAMA Surg 2018 (inpatient mean)",
+)
+# The data dictionary file; the one shipped with the registry by default.
+REGISTRY3D_DICTIONARY = env_str("REGISTRY3D_DICTIONARY")
 API_TOKEN_TOUCH_SECONDS = 60

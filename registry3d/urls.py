@@ -23,6 +23,7 @@ urlpatterns = [
     path("accounts/", include("registry3d.accounts.urls")),
     path("sites/", include("registry3d.sites.urls")),
     path("audit/", audit_views.registry_audit, name="registry_audit"),
+    path("dictionary/", include("registry3d.dictionary.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

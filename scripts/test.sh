@@ -32,7 +32,7 @@ if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 PG_BIN="$(pg_bin)"
 
 echo "== ruff"
-"$BIN/ruff" check registry3d tests
+"$BIN/ruff" check registry3d tests bench
 
 run_suite() {
   local label="$1"; shift

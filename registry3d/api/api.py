@@ -12,12 +12,12 @@ from ninja import NinjaAPI, Router, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from registry3d import __version__
 from registry3d.sites import services
 from registry3d.sites.errors import SiteError
-from registry3d.sites.models import ApiToken, Printer, PrintTechnology
+from registry3d.sites.models import ApiToken, Printer
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -153,7 +153,18 @@ class PrinterIn(Schema):
     label: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     manufacturer: str = Field(min_length=1, max_length=100)
     model: str = Field(min_length=1, max_length=100)
-    technology: PrintTechnology
+    technology: str = Field(
+        description="ISO/ASTM 52900 category: a code of the dictionary's print_technology "
+        "value set, e.g. material_jetting"
+    )
+
+    @field_validator("technology")
+    @classmethod
+    def known_technology(cls, value: str) -> str:
+        codes = services.print_technologies()
+        if value not in codes:
+            raise ValueError(f"expected one of: {', '.join(codes)}")
+        return value
 
 
 class PrinterOut(Schema):
@@ -216,7 +227,7 @@ def add_printer(request, payload: PrinterIn):
             label=payload.label,
             manufacturer=payload.manufacturer,
             model=payload.model,
-            technology=payload.technology.value,
+            technology=payload.technology,
             actor=token.user,
             request=request,
         )

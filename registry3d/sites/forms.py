@@ -13,6 +13,33 @@ class RoleForm(Form):
     role = forms.ChoiceField(choices=SiteRole.choices)
 
 
+class OrCostForm(Form):
+    or_cost_per_minute_usd = forms.DecimalField(
+        label="Operating-room cost per minute (USD)",
+        required=False,
+        min_value=1,
+        max_value=1000,
+        decimal_places=2,
+        help_text="Leave empty to use the registry's default.",
+    )
+
+
+class PrinterForm(Form):
+    label = forms.RegexField(
+        regex=r"^[A-Za-z0-9_\-]{1,64}$",
+        max_length=64,
+        help_text="How cases name it, e.g. J750-1 (letters, digits, - and _).",
+        error_messages={"invalid": "Use 1 to 64 letters, digits, - or _"},
+    )
+    manufacturer = forms.CharField(max_length=100)
+    model = forms.CharField(max_length=100)
+    technology = forms.ChoiceField(label="Technology (ISO/ASTM 52900)")
+
+    def __init__(self, *args, technologies=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["technology"].choices = [("", "")] + list(technologies)
+
+
 class TokenForm(Form):
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. 'Lab tracker export'")
     scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)

@@ -35,6 +35,15 @@ class Site(models.Model):
     )
     active = models.BooleanField(default=True)
     joined_on = models.DateField()
+    # Used to turn reported operating-room minutes saved into money; empty
+    # means the registry's default (REGISTRY3D_OR_COST_PER_MINUTE).
+    or_cost_per_minute_usd = models.DecimalField(
+        "operating-room cost per minute (USD)",
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+    )
 
     class Meta:
         ordering = ["code"]
@@ -44,6 +53,13 @@ class Site(models.Model):
 
     def get_absolute_url(self):
         return reverse("site_home", args=[self.code])
+
+    @property
+    def or_cost(self) -> tuple[float, str]:
+        """The operating-room cost per minute used in reports, and where it came from."""
+        if self.or_cost_per_minute_usd is not None:
+            return float(self.or_cost_per_minute_usd), "set by the site"
+        return settings.REGISTRY3D_OR_COST_PER_MINUTE, settings.REGISTRY3D_OR_COST_SOURCE
 
 
 class SiteRole(models.TextChoices):
@@ -122,18 +138,6 @@ class ApiToken(models.Model):
         return self.revoked_at is None
 
 
-class PrintTechnology(models.TextChoices):
-    """The seven additive manufacturing process categories of ISO/ASTM 52900."""
-
-    MATERIAL_EXTRUSION = "material_extrusion", "Material extrusion"
-    VAT_PHOTOPOLYMERIZATION = "vat_photopolymerization", "Vat photopolymerization"
-    MATERIAL_JETTING = "material_jetting", "Material jetting"
-    BINDER_JETTING = "binder_jetting", "Binder jetting"
-    POWDER_BED_FUSION = "powder_bed_fusion", "Powder bed fusion"
-    SHEET_LAMINATION = "sheet_lamination", "Sheet lamination"
-    DIRECTED_ENERGY_DEPOSITION = "directed_energy_deposition", "Directed energy deposition"
-
-
 class Printer(models.Model):
     """One printer in a site's inventory; cases name it by its label."""
 
@@ -142,7 +146,8 @@ class Printer(models.Model):
     label = models.CharField(max_length=64)
     manufacturer = models.CharField(max_length=100)
     model = models.CharField(max_length=100)
-    technology = models.CharField(max_length=32, choices=PrintTechnology.choices)
+    # A code of the dictionary's print_technology value set (ISO/ASTM 52900).
+    technology = models.CharField(max_length=32)
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -153,3 +158,10 @@ class Printer(models.Model):
 
     def __str__(self):
         return f"{self.label} ({self.manufacturer} {self.model})"
+
+    @property
+    def technology_label(self) -> str:
+        from registry3d.dictionary.registry import current
+
+        value_set = current().dictionary.value_sets.get("print_technology")
+        return value_set.label_of(self.technology) if value_set else self.technology

@@ -35,7 +35,6 @@ from registry3d.sites.models import (
     FacilityType,
     Membership,
     Printer,
-    PrintTechnology,
     Site,
     SiteRole,
     TokenScope,
@@ -467,7 +466,11 @@ def add_printer(
         raise InvalidValue(
             f"Printer label {label!r} is not valid; use 1 to 64 letters, digits, - or _"
         )
-    _choice(technology, PrintTechnology, "technology")
+    technologies = print_technologies()
+    if technology not in technologies:
+        raise InvalidValue(
+            f"Unknown technology {technology!r}; expected one of: {', '.join(technologies)}"
+        )
     if not manufacturer.strip() or not model.strip():
         raise InvalidValue("A printer needs a manufacturer and a model")
     with transaction.atomic():
@@ -494,3 +497,56 @@ def add_printer(
             },
         )
     return printer
+
+
+def print_technologies() -> list[str]:
+    """The ISO/ASTM 52900 technology codes offered by the data dictionary."""
+    from registry3d.dictionary.registry import current
+
+    return current().dictionary.value_sets["print_technology"].active_codes()
+
+
+def set_printer_active(
+    printer: Printer, active: bool, *, actor=None, request: HttpRequest | None = None
+) -> None:
+    """Take a printer out of service, or back; cases keep naming it."""
+    with transaction.atomic():
+        if printer.active == active:
+            return
+        printer.active = active
+        printer.save(update_fields=["active"])
+        record(
+            "printer.reactivated" if active else "printer.retired",
+            actor=actor,
+            request=request,
+            site=printer.site,
+            target=printer,
+            changes={"label": printer.label, "active": [not active, active]},
+        )
+
+
+def set_or_cost(site: Site, value, *, actor=None, request: HttpRequest | None = None) -> None:
+    """Set the site's operating-room cost per minute (None: the registry default)."""
+    from decimal import Decimal, InvalidOperation
+
+    if value is not None:
+        try:
+            value = Decimal(str(value)).quantize(Decimal("0.01"))
+        except InvalidOperation:
+            raise InvalidValue("The cost per minute must be a number, e.g. 62 or 37.45") from None
+        if not Decimal("1") <= value <= Decimal("1000"):
+            raise InvalidValue("The cost per minute must be between 1 and 1000 USD")
+    with transaction.atomic():
+        old = site.or_cost_per_minute_usd
+        if old == value:
+            return
+        site.or_cost_per_minute_usd = value
+        site.save(update_fields=["or_cost_per_minute_usd"])
+        record(
+            "site.settings_changed",
+            actor=actor,
+            request=request,
+            site=site,
+            target=site,
+            changes={"or_cost_per_minute_usd": [old, value]},
+        )

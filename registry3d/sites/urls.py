@@ -12,4 +12,10 @@ urlpatterns = [
     path("<str:code>/tokens/", views.site_tokens, name="site_tokens"),
     path("<str:code>/tokens/<uuid:token_code>/revoke/", views.token_revoke, name="token_revoke"),
     path("<str:code>/audit/", audit_views.site_audit, name="site_audit"),
+    path("<str:code>/settings/", views.site_settings, name="site_settings"),
+    path(
+        "<str:code>/printers/<uuid:printer>/active/",
+        views.printer_active,
+        name="printer_active",
+    ),
 ]

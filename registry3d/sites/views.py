@@ -8,9 +8,9 @@ from django.views.decorators.http import require_POST
 from registry3d.audit.models import AuditEvent
 from registry3d.sites import services
 from registry3d.sites.errors import SiteError
-from registry3d.sites.forms import InviteForm, RoleForm, TokenForm
+from registry3d.sites.forms import InviteForm, OrCostForm, PrinterForm, RoleForm, TokenForm
 from registry3d.sites.middleware import remember_site
-from registry3d.sites.models import ApiToken, Membership, SiteRole
+from registry3d.sites.models import ApiToken, Membership, Printer, SiteRole
 
 
 @login_required
@@ -202,3 +202,72 @@ def token_revoke(request, code, token_code):
     services.revoke_token(token, actor=request.user, request=request)
     messages.success(request, f"Token “{token.name}” was revoked.")
     return redirect("site_tokens", code=site.code)
+
+
+def _technologies():
+    from registry3d.dictionary.registry import current
+
+    value_set = current().dictionary.value_sets["print_technology"]
+    return [(c.code, c.label) for c in value_set.codes if c.active]
+
+
+@login_required
+def site_settings(request, code):
+    """The site's reference data: printer inventory and operating-room cost."""
+    site = services.get_site_for_user(request.user, code, SiteRole.MANAGER)
+    cost_form = OrCostForm(initial={"or_cost_per_minute_usd": site.or_cost_per_minute_usd})
+    printer_form = PrinterForm(technologies=_technologies())
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if request.POST.get("action") == "cost":
+            cost_form = OrCostForm(request.POST)
+            if cost_form.is_valid():
+                services.set_or_cost(
+                    site,
+                    cost_form.cleaned_data["or_cost_per_minute_usd"],
+                    actor=request.user,
+                    request=request,
+                )
+                messages.success(request, "The operating-room cost was saved.")
+                return redirect("site_settings", code=site.code)
+        elif request.POST.get("action") == "printer":
+            printer_form = PrinterForm(request.POST, technologies=_technologies())
+            if printer_form.is_valid():
+                try:
+                    services.add_printer(
+                        site, **printer_form.cleaned_data, actor=request.user, request=request
+                    )
+                except SiteError as exc:
+                    printer_form.add_error("label", str(exc))
+                else:
+                    messages.success(
+                        request, f"Printer {printer_form.cleaned_data['label']} added."
+                    )
+                    return redirect("site_settings", code=site.code)
+    cost, source = site.or_cost
+    return render(
+        request,
+        "sites/settings.html",
+        {
+            "site": site,
+            "is_manager": True,
+            "cost": cost,
+            "cost_source": source,
+            "cost_form": cost_form,
+            "printer_form": printer_form,
+            "printers": Printer.objects.filter(site=site),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def printer_active(request, code, printer):
+    site = services.get_site_for_user(request.user, code, SiteRole.MANAGER)
+    target = get_object_or_404(Printer, site=site, code=printer)
+    services.set_printer_active(
+        target, request.POST.get("active") == "yes", actor=request.user, request=request
+    )
+    return redirect("site_settings", code=site.code)

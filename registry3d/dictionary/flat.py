@@ -1,0 +1,281 @@
+"""Case data as one flat row of text: the shape of CSV/XLSX files and web forms.
+
+A top-level element is a column of its own name; an item element of a group
+is ``{group}_{n}_{element}`` with n counting from 1 (``prints_2_material``).
+Multiple choices and lists are separated by ``;`` (``,`` is also read for
+numbers); durations are minutes, ``h:mm`` or ``unknown``; yes/no values
+accept yes/no, true/false, y/n and 1/0.
+"""
+
+import re
+from collections.abc import Iterable
+
+from registry3d.dictionary.spec import Dictionary, Element
+from registry3d.dictionary.validation import Problem
+
+RECORD_COLUMNS = ("case_uid", "patient_key", "status")
+TRUE_WORDS = {"yes", "y", "true", "t", "1"}
+FALSE_WORDS = {"no", "n", "false", "f", "0"}
+DURATION_RE = re.compile(r"^(\d+):([0-5]\d)$")
+TEMPLATE_ITEMS = {"imaging": 2, "anatomic_parts": 5, "prints": 3, "cpt_lines": 2}
+
+
+def item_column(group: str, number: int, name: str) -> str:
+    return f"{group}_{number}_{name}"
+
+
+def columns(dictionary: Dictionary, items: dict[str, int] | None = None) -> list[str]:
+    """Return the column names of a template, groups repeated ``items`` times."""
+    counts = TEMPLATE_ITEMS if items is None else items
+    names: list[str] = list(RECORD_COLUMNS)
+    for section in dictionary.sections:
+        for element in section.elements:
+            if element.is_group:
+                count = counts.get(element.name, min(element.max_items or 1, 3))
+                for number in range(1, count + 1):
+                    names += [item_column(element.name, number, i.name) for i in element.elements]
+            else:
+                names.append(element.name)
+    return names
+
+
+class FlatReader:
+    """Turns rows of text into case data, with a problem for each bad cell."""
+
+    def __init__(self, dictionary: Dictionary):
+        self.dictionary = dictionary
+        self.top = dictionary.elements
+        groups = [g.name for g in dictionary.groups()]
+        self.item_re = (
+            re.compile(r"^(" + "|".join(map(re.escape, groups)) + r")_(\d+)_([a-z0-9_]+)$")
+            if groups
+            else None
+        )
+        labels = {}
+        for element in dictionary.elements.values():
+            labels[element.label.strip().lower()] = element.name
+        self.by_label = labels
+
+    def column_name(self, header: str) -> str:
+        """Match a header by element name or label, ignoring case."""
+        key = header.strip().lower()
+        return self.by_label.get(key, key.replace(" ", "_"))
+
+    def known(self, column: str) -> bool:
+        if column in RECORD_COLUMNS or column in self.top:
+            return not (column in self.top and self.top[column].is_group)
+        match = self.item_re.match(column) if self.item_re else None
+        if not match:
+            return False
+        group = self.top[match.group(1)]
+        return any(i.name == match.group(3) for i in group.elements)
+
+    def read(self, row: dict[str, object]) -> tuple[dict, dict, list[Problem]]:
+        """Return (record fields, case data, problems) for one row.
+
+        Empty cells are left out; a group item with every cell empty is not
+        an item. Items are kept in the order of their numbers.
+        """
+        record: dict = {}
+        data: dict = {}
+        problems: list[Problem] = []
+        items: dict[str, dict[int, dict]] = {}
+        for column, raw in row.items():
+            text = _text(raw)
+            if text == "" or text is None:
+                continue
+            if column in RECORD_COLUMNS:
+                record[column] = text
+                continue
+            element = self.top.get(column)
+            if element is not None and not element.is_group:
+                value, problem = self.convert(element, raw, column)
+                if problem:
+                    problems.append(problem)
+                else:
+                    data[column] = value
+                continue
+            match = self.item_re.match(column) if self.item_re else None
+            if not match:
+                problems.append(
+                    Problem(
+                        column, "unknown_element", f"'{column}' is not an element of the dictionary"
+                    )
+                )
+                continue
+            group_name, number, name = match.group(1), int(match.group(2)), match.group(3)
+            group = self.top[group_name]
+            item_element = next((i for i in group.elements if i.name == name), None)
+            path = f"{group_name}[{number}].{name}"
+            if item_element is None:
+                problems.append(
+                    Problem(
+                        path,
+                        "unknown_element",
+                        f"'{name}' is not an element of {group.label.lower()}",
+                    )
+                )
+                continue
+            if number < 1:
+                problems.append(
+                    Problem(path, "bad_format", f"{group.label}: items are numbered from 1")
+                )
+                continue
+            if group.max_items and number > group.max_items:
+                problems.append(
+                    Problem(path, "too_many", f"{group.label}: at most {group.max_items} allowed")
+                )
+                continue
+            value, problem = self.convert(item_element, raw, path)
+            if problem:
+                problems.append(problem)
+            else:
+                items.setdefault(group_name, {}).setdefault(number, {})[name] = value
+        for group_name, numbered in items.items():
+            numbers = sorted(numbered)
+            if numbers != list(range(1, len(numbers) + 1)):
+                # Paths count items from 1 in order; a gap would put a
+                # problem on the wrong column, so it is refused as such.
+                missing = next(n for n in range(1, numbers[-1] + 1) if n not in numbered)
+                group = self.top[group_name]
+                problems.append(
+                    Problem(
+                        f"{group_name}[{missing}]",
+                        "missing_item",
+                        f"{group.label}: item {missing} is empty but item {numbers[-1]} is "
+                        "filled; number the items 1, 2, 3… without gaps",
+                    )
+                )
+                continue
+            data[group_name] = [numbered[n] for n in numbers]
+        return record, data, problems
+
+    def convert(self, element: Element, raw, path: str) -> tuple[object, Problem | None]:
+        """Turn one cell into the element's value, or a problem saying why not."""
+        text = _text(raw)
+        kind = element.type
+        try:
+            if kind in ("text", "code", "year_month"):
+                if kind == "year_month" and not isinstance(raw, str) and hasattr(raw, "year"):
+                    return f"{raw.year:04d}-{raw.month:02d}", None
+                return text, None
+            if kind == "choice":
+                return _code(element, text), None
+            if kind == "integer":
+                return _integer(raw, text), None
+            if kind == "decimal":
+                return _decimal(text), None
+            if kind == "boolean":
+                word = text.lower()
+                if word in TRUE_WORDS:
+                    return True, None
+                if word in FALSE_WORDS:
+                    return False, None
+                raise ValueError
+            if kind == "multi_choice":
+                return [_code(element, part) for part in _split(text)], None
+            if kind == "integer_list":
+                return [int(part) for part in _split(text, numbers=True)], None
+            if kind == "duration":
+                if text.lower() == "unknown":
+                    return "unknown", None
+                match = DURATION_RE.match(text)
+                if match:
+                    return int(match.group(1)) * 60 + int(match.group(2)), None
+                return _integer(raw, text), None
+        except ValueError:
+            pass
+        return None, Problem(
+            path,
+            "wrong_type",
+            f"{element.label}: {text!r} is not valid; expected {_accepts(element)}",
+        )
+
+
+def _text(raw) -> str:
+    if raw is None:
+        return ""
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw).strip()
+
+
+def _integer(raw, text: str) -> int:
+    if isinstance(raw, bool):
+        raise ValueError
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError
+    return int(text)
+
+
+def _decimal(text: str) -> float:
+    """Read 1234.5, 1,234.5 (thousands separators) or 12,5 (a decimal comma)."""
+    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", text):
+        text = text.replace(",", "")
+    elif re.fullmatch(r"[+-]?\d+,\d+", text):
+        text = text.replace(",", ".")
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return value
+
+
+def _split(text: str, numbers: bool = False) -> list[str]:
+    separators = r"[;,|]" if numbers else r"[;|]"
+    return [part.strip() for part in re.split(separators, text) if part.strip()]
+
+
+def _code(element: Element, text: str) -> str:
+    """Accept a code or its label, ignoring case; keep unknown text for the validator."""
+    lowered = text.lower()
+    for code in element.value_set.codes:
+        if code.code.lower() == lowered or code.label.lower() == lowered:
+            return code.code
+    return text
+
+
+def _accepts(element: Element) -> str:
+    return {
+        "integer": "a whole number",
+        "decimal": "a number",
+        "boolean": "yes or no",
+        "integer_list": "whole numbers separated by ;",
+        "duration": "minutes, h:mm, or unknown",
+    }.get(element.type, element.type)
+
+
+def write_row(dictionary: Dictionary, record: dict, data: dict) -> dict[str, str]:
+    """Return a case as a flat row of text (the inverse of :meth:`FlatReader.read`)."""
+    row: dict[str, str] = {k: str(record.get(k, "")) for k in RECORD_COLUMNS if k in record}
+    for name, value in data.items():
+        element = dictionary.elements.get(name)
+        if element is None:
+            continue
+        if element.is_group:
+            for number, item in enumerate(value or [], start=1):
+                for item_name, item_value in item.items():
+                    row[item_column(name, number, item_name)] = _cell(item_value)
+        else:
+            row[name] = _cell(value)
+    return row
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(value)
+    return str(value)
+
+
+def iter_rows(reader: FlatReader, rows: Iterable[dict]):
+    for number, row in enumerate(rows, start=1):
+        yield number, *reader.read(row)

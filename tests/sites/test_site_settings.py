@@ -1,0 +1,105 @@
+from decimal import Decimal
+
+import pytest
+
+from registry3d.audit.models import AuditEvent
+from registry3d.sites import services
+from registry3d.sites.models import Printer
+from tests.conftest import client_for, csrf_post
+
+J750 = {
+    "action": "printer",
+    "label": "J750-1",
+    "manufacturer": "Stratasys",
+    "model": "J750 Digital Anatomy",
+    "technology": "material_jetting",
+}
+
+
+def test_a_manager_adds_a_printer_with_a_technology_from_the_dictionary(world):
+    client = client_for(world.mona)
+    page = client.get("/sites/SITEA/settings/").content.decode()
+    assert '<option value="vat_photopolymerization">' in page
+    response = csrf_post(client, "/sites/SITEA/settings/", J750)
+    assert response.status_code == 302
+    printer = Printer.objects.get(site=world.site_a)
+    assert (printer.label, printer.technology_label) == ("J750-1", "Material jetting")
+    assert AuditEvent.objects.filter(action="printer.added", actor=world.mona).count() == 1
+
+
+def test_a_duplicate_or_malformed_label_is_refused_next_to_the_field(world):
+    client = client_for(world.mona)
+    csrf_post(client, "/sites/SITEA/settings/", J750)
+    again = csrf_post(client, "/sites/SITEA/settings/", J750)
+    assert again.status_code == 400
+    assert "SITEA already has a printer labelled J750-1" in again.content.decode()
+    bad = csrf_post(client, "/sites/SITEA/settings/", dict(J750, label="J750 #1"))
+    assert "Use 1 to 64 letters, digits, - or _" in bad.content.decode()
+    assert Printer.objects.count() == 1
+
+
+def test_a_printer_taken_out_of_service_stays_on_record(world):
+    printer = services.add_printer(
+        world.site_a,
+        label="MK4",
+        manufacturer="Prusa",
+        model="MK4",
+        technology="material_extrusion",
+    )
+    client = client_for(world.mona)
+    csrf_post(client, f"/sites/SITEA/printers/{printer.code}/active/", {"active": "no"})
+    printer.refresh_from_db()
+    assert printer.active is False
+    assert AuditEvent.objects.filter(action="printer.retired").count() == 1
+    assert "out of service" in client.get("/sites/SITEA/settings/").content.decode()
+
+
+def test_the_operating_room_cost_defaults_to_the_registry_value_with_its_source(world):
+    page = client_for(world.mona).get("/sites/SITEA/settings/").content.decode()
+    assert "<strong data-or-cost>$37.45</strong> per minute (registry default: Childers" in page
+
+
+def test_a_manager_sets_the_sites_operating_room_cost(world):
+    client = client_for(world.mona)
+    response = csrf_post(
+        client, "/sites/SITEA/settings/", {"action": "cost", "or_cost_per_minute_usd": "62"}
+    )
+    assert response.status_code == 302
+    world.site_a.refresh_from_db()
+    assert world.site_a.or_cost == (62.0, "set by the site")
+    event = AuditEvent.objects.get(action="site.settings_changed")
+    assert event.changes == {"or_cost_per_minute_usd": [None, "62.00"]}
+    refused = csrf_post(
+        client, "/sites/SITEA/settings/", {"action": "cost", "or_cost_per_minute_usd": "0"}
+    )
+    assert refused.status_code == 400
+    world.site_a.refresh_from_db()
+    assert world.site_a.or_cost_per_minute_usd == Decimal("62.00")
+
+
+@pytest.mark.parametrize(
+    "who, status", [("carol", 404), ("dan", 404), ("bob", 403), ("alice", 403)]
+)
+def test_only_the_sites_managers_reach_its_settings(world, who, status):
+    client = client_for(getattr(world, who))
+    assert client.get("/sites/SITEA/settings/").status_code == status
+    response = csrf_post(client, "/sites/SITEA/settings/", J750)
+    assert response.status_code == status
+    assert Printer.objects.exists() is False
+
+
+def test_another_site_cannot_retire_a_printer(world):
+    printer = services.add_printer(
+        world.site_a,
+        label="MK4",
+        manufacturer="Prusa",
+        model="MK4",
+        technology="material_extrusion",
+    )
+    for path in (
+        f"/sites/SITEA/printers/{printer.code}/active/",
+        f"/sites/SITEB/printers/{printer.code}/active/",
+    ):
+        assert csrf_post(client_for(world.carol), path, {"active": "no"}).status_code == 404
+    printer.refresh_from_db()
+    assert printer.active is True
