@@ -133,7 +133,22 @@ def init(demo, demo_password, admin_email, admin_password):
 
         credentials = load_demo(password=demo_password)
         _print_credentials(credentials)
+        _load_demo_cases()
     click.echo("The registry is ready.", err=True)
+
+
+def _load_demo_cases() -> None:
+    from rich.progress import Progress
+
+    from registry3d.demo import DEMO_CASES, load_demo_cases
+
+    total = sum(count for count, _ in DEMO_CASES.values())
+    with Progress(transient=True) as progress:
+        task = progress.add_task("Demo cases", total=total)
+        created = load_demo_cases(progress=lambda: progress.advance(task))
+    click.echo(
+        f"Created {created} demo cases." if created else "Demo cases exist already.", err=True
+    )
 
 
 def _print_credentials(credentials: list[tuple[str, str, str]]) -> None:
@@ -355,6 +370,107 @@ def token_revoke(prefix, site_code):
         raise click.ClickException(f"Token {matches[0].prefix}… was already revoked")
     services.revoke_token(matches[0])
     click.echo(f"revoked {matches[0].prefix}")
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+
+@main.group()
+def case():
+    """Show and withdraw cases."""
+
+
+def _find_case(site_code: str, case_uid: str):
+    from registry3d.cases.models import Case
+    from registry3d.sites import services
+
+    site = services.find_site(site_code)
+    found = Case.objects.filter(site=site, case_uid=case_uid).first()
+    if found is None:
+        raise click.ClickException(f"{site.code} has no case {case_uid!r}")
+    return found
+
+
+@case.command("show")
+@click.argument("site_code", metavar="SITE")
+@click.argument("case_uid")
+@click.option("--history", is_flag=True, help="Include every version with what changed.")
+@needs_django
+def case_show(site_code, case_uid, history):
+    """Print case CASE_UID of SITE as JSON."""
+    import json
+
+    found = _find_case(site_code, case_uid)
+    out = {
+        "site": found.site.code,
+        "case_uid": found.case_uid,
+        "status": found.status,
+        "version": found.version,
+        "dictionary_version": found.dictionary_version,
+        "patient_key": found.patient_key,
+        "withdrawn_reason": found.withdrawn_reason,
+        "updated_at": found.updated_at.isoformat(),
+        "data": found.data,
+    }
+    if history:
+        out["history"] = [
+            {
+                "version": v.version,
+                "status": v.status,
+                "changed_at": v.changed_at.isoformat(),
+                "changed_by": v.changed_by.email if v.changed_by else None,
+                "via": v.via,
+                "note": v.note,
+                "changes": v.changes,
+            }
+            for v in found.versions.select_related("changed_by").order_by("version")
+        ]
+    click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+@case.command("withdraw")
+@click.argument("site_code", metavar="SITE")
+@click.argument("case_uid")
+@click.option("--reason", required=True, help="Why it leaves the registry; no patient details.")
+@needs_django
+def case_withdraw(site_code, case_uid, reason):
+    """Withdraw case CASE_UID of SITE; it stays on record with its history."""
+    from registry3d.cases.errors import CaseError, InvalidCase
+    from registry3d.cases.services import withdraw_case
+
+    found = _find_case(site_code, case_uid)
+    try:
+        withdrawn = withdraw_case(found, reason)
+    except InvalidCase as exc:
+        raise click.ClickException(exc.problems[0].message) from None
+    except CaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"withdrew {withdrawn.site.code}/{withdrawn.case_uid} (version {withdrawn.version})")
+
+
+@main.command()
+@click.option("--site", "site_code", required=True, help="The site whose key to use.")
+@click.argument("mrns", nargs=-1, required=True)
+@needs_django
+def pseudonymize(site_code, mrns):
+    """Print the pseudonymous patient key of each MRN at SITE, one per line.
+
+    The same MRN at the same site always gives the same key; the MRN itself
+    is neither stored nor logged. Use '-' to read MRNs from standard input,
+    one per line, so they stay out of the shell history.
+    """
+    from registry3d.lib.pseudonym import patient_key
+    from registry3d.sites import services
+
+    site = services.find_site(site_code)
+    values = list(mrns)
+    if values == ["-"]:
+        values = [line.strip() for line in sys.stdin if line.strip()]
+    for mrn in values:
+        try:
+            click.echo(patient_key(site.code, mrn))
+        except ValueError as exc:
+            raise click.ClickException(f"An MRN was refused: {exc}") from None
 
 
 # --- dictionary ---------------------------------------------------------------------------

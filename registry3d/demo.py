@@ -3,6 +3,7 @@
 Everything here is invented; addresses use the reserved example.org domain.
 """
 
+import random
 import secrets
 from datetime import date
 
@@ -32,6 +33,13 @@ DEMO_PEOPLE = [
     ("manager@demo02.example.org", "Carol Manager", "", [("DEMO02", "manager")]),
     ("manager@demo03.example.org", "Ed Manager", "", [("DEMO03", "manager")]),
 ]
+
+# Cases per demo site, and who enters them.
+DEMO_CASES = {
+    "DEMO01": (1500, "contributor@demo01.example.org"),
+    "DEMO02": (1000, "contributor@demo01.example.org"),
+    "DEMO03": (500, "manager@demo03.example.org"),
+}
 
 DEMO_PRINTERS = [
     ("DEMO01", "J750-1", "Stratasys", "J750 Digital Anatomy", "material_jetting"),
@@ -84,3 +92,65 @@ def load_demo(password: str | None = None) -> list[tuple[str, str, str]]:
                     site, label=label, manufacturer=maker, model=model, technology=technology
                 )
     return credentials
+
+
+def load_demo_cases(progress=None) -> int:
+    """Fill each demo site with synthetic cases through the one write path.
+
+    Sites that already hold cases are left alone. Returns the number of
+    cases created.
+    """
+    from registry3d.cases.models import CaseStatus
+    from registry3d.cases.services import save_case, withdraw_case
+    from registry3d.dictionary import registry
+    from registry3d.dictionary.examples import synthetic_case
+    from registry3d.lib.pseudonym import patient_key
+
+    dictionary = registry.current().dictionary
+    created = 0
+    for code, (count, email) in DEMO_CASES.items():
+        site = Site.objects.get(code=code)
+        if site.cases.exists():
+            continue
+        person = services.find_user(email)
+        labels = {p.technology: p.label for p in site.printers.all()}
+        rng = random.Random(code)
+        months = [
+            f"{y}-{m:02d}"
+            for y in (2024, 2025, 2026)
+            for m in range(1, 13)
+            if f"{y}-{m:02d}" <= "2026-10"
+        ]
+        for start in range(0, count, 250):
+            with transaction.atomic():
+                for number in range(start, min(count, start + 250)):
+                    data = synthetic_case(
+                        dictionary,
+                        rng,
+                        year_months=months,
+                        with_questionnaire=rng.random() < 0.4,
+                    )
+                    for item in data["prints"]:
+                        # Print on a printer the site has, of the same technology if it can.
+                        if item["technology"] not in labels:
+                            item["technology"] = rng.choice(sorted(labels))
+                        item["printer_label"] = labels[item["technology"]]
+                    draft = rng.random() < 0.1
+                    if draft:
+                        for name in ("prints", "effort_cad_clinician", "procedure_performed"):
+                            data.pop(name, None)
+                    result = save_case(
+                        site,
+                        case_uid=f"{code}-{number + 1:05d}",
+                        data=data,
+                        status=CaseStatus.DRAFT if draft else CaseStatus.SUBMITTED,
+                        patient_key=patient_key(code, f"MRN{rng.randint(1, count * 9 // 10)}"),
+                        actor=person,
+                        note="demo data",
+                    )
+                    if not draft and rng.random() < 0.02:
+                        withdraw_case(result.case, "Duplicate of another case", actor=person)
+                    created += 1
+                    if progress is not None:
+                        progress()
+    return created

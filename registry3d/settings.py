@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "registry3d.sites",
     "registry3d.audit",
     "registry3d.dictionary",
+    "registry3d.cases",
     "registry3d.api",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "registry3d.api.middleware.ApiLimitsMiddleware",
     "registry3d.lib.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -273,6 +275,15 @@ REGISTRY3D_OR_COST_SOURCE = env_str(
     "REGISTRY3D_OR_COST_SOURCE",
     "registry default: Childers & Maggard-Gibbons, JAMA Surg 2018 (inpatient mean)",
 )
+# Secret behind pseudonymous patient keys; kept outside the database. When
+# empty, it is generated once into var/pseudonym_key (back that file up).
+REGISTRY3D_PSEUDONYM_KEY = env_str("REGISTRY3D_PSEUDONYM_KEY")
+# API limits: body size, JSON nesting, and sustained writes per token.
+REGISTRY3D_API_MAX_BODY_BYTES = env_int("REGISTRY3D_API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+REGISTRY3D_API_MAX_JSON_DEPTH = 32
+REGISTRY3D_API_WRITES_PER_SECOND = env_float("REGISTRY3D_API_WRITES_PER_SECOND", 50.0)
+REGISTRY3D_API_WRITE_BURST = env_float("REGISTRY3D_API_WRITE_BURST", 200.0, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, REGISTRY3D_API_MAX_BODY_BYTES)
 # The data dictionary file; the one shipped with the registry by default.
 REGISTRY3D_DICTIONARY = env_str("REGISTRY3D_DICTIONARY")
 API_TOKEN_TOUCH_SECONDS = 60

@@ -54,9 +54,10 @@ pg_dir="$(mktemp -d /tmp/registry3d-pg.XXXXXX)"
 pg_port="$("$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 pg_user_run=()
 if [ "$(id -u)" = 0 ]; then
-  # PostgreSQL refuses to run as root.
+  # PostgreSQL refuses to run as root. Its programs start in the cluster's
+  # own folder, since the checkout may not be readable by the postgres user.
   chown postgres: "$pg_dir"
-  pg_user_run=(runuser -u postgres --)
+  pg_user_run=(env -C "$pg_dir" runuser -u postgres --)
 fi
 stop_pg() {
   "${pg_user_run[@]}" "$PG_BIN/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true

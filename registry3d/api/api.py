@@ -7,74 +7,23 @@ answer. Every error is ``application/problem+json`` (RFC 9457) with an
 
 from datetime import datetime
 
-from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Router, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.security import HttpBearer
 from pydantic import Field, field_validator
 
 from registry3d import __version__
+from registry3d.api.cases import router as cases_router
+from registry3d.api.common import (
+    Forbidden,
+    Problem,
+    TokenAuth,
+    problem,
+    require_write,
+)
 from registry3d.sites import services
 from registry3d.sites.errors import SiteError
 from registry3d.sites.models import ApiToken, Printer
-
-PROBLEM_TYPE = "application/problem+json"
-
-
-class ProblemDetail(Schema):
-    field: str
-    code: str
-    message: str
-
-
-class Problem(Schema):
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    errors: list[ProblemDetail] = []
-
-
-def problem(
-    request: HttpRequest,
-    status: int,
-    title: str,
-    detail: str,
-    errors: list[dict] | None = None,
-    headers: dict | None = None,
-) -> HttpResponse:
-    body = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "errors": errors or [],
-    }
-    response = api.create_response(request, body, status=status)
-    response["Content-Type"] = PROBLEM_TYPE
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
-
-
-class TokenAuth(HttpBearer):
-    """``Authorization: Bearer <token>``: a live token of one site."""
-
-    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        return services.authenticate_token(token)
-
-
-class Forbidden(Exception):
-    """Raised when a live token may not do what it asked."""
-
-
-def require_write(request: HttpRequest) -> ApiToken:
-    token: ApiToken = request.auth
-    if not services.token_can_write(token):
-        raise Forbidden("This token may only read; ask the site manager for a write token")
-    return token
-
 
 api = NinjaAPI(
     title="registry3d API",
@@ -243,6 +192,7 @@ def add_printer(request, payload: PrinterIn):
 
 
 api.add_router("/v1/", v1)
+api.add_router("/v1/", cases_router)
 
 
 class StatusOut(Schema):

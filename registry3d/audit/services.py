@@ -80,7 +80,7 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _via(request: HttpRequest | None) -> str:
+def via_of(request: HttpRequest | None) -> str:
     if request is None:
         return "cli" if default_actor_label.get() else ""
     token = getattr(request, "auth", None)
@@ -134,7 +134,7 @@ def record(
             site=site,
             object_type=object_type,
             object_id=str(object_id),
-            via=_via(request),
+            via=via_of(request),
             changes_json=canonical_json(changes or {}),
             prev_hash=head.hash,
         )

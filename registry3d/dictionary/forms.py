@@ -17,7 +17,7 @@ from registry3d.dictionary.validation import Problem
 PATH_RE = re.compile(r"^([a-z0-9_]+)(?:\[(\d+)\])?(?:\.([a-z0-9_]+))?(?:\[\d+\])?$")
 NEW_ITEM = "__N__"
 # Form fields that are not case data: the CSRF token and the submit buttons.
-NOT_DATA = {"csrfmiddlewaretoken", "check", "action", "version"}
+NOT_DATA = {"csrfmiddlewaretoken", "check", "action", "version", "mrn"}
 
 
 @dataclass

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from registry3d.audit import views as audit_views
+from registry3d.cases import views as case_views
 from registry3d.sites import views
 
 urlpatterns = [
@@ -13,6 +14,16 @@ urlpatterns = [
     path("<str:code>/tokens/<uuid:token_code>/revoke/", views.token_revoke, name="token_revoke"),
     path("<str:code>/audit/", audit_views.site_audit, name="site_audit"),
     path("<str:code>/settings/", views.site_settings, name="site_settings"),
+    path("<str:code>/cases/", case_views.case_list, name="case_list"),
+    path("<str:code>/cases/new/", case_views.case_edit, name="case_new"),
+    path("<str:code>/cases/check/", case_views.case_check, name="case_check"),
+    path("<str:code>/cases/<str:case_uid>/", case_views.case_detail, name="case_detail"),
+    path("<str:code>/cases/<str:case_uid>/edit/", case_views.case_edit, name="case_edit"),
+    path(
+        "<str:code>/cases/<str:case_uid>/withdraw/",
+        case_views.case_withdraw,
+        name="case_withdraw",
+    ),
     path(
         "<str:code>/printers/<uuid:printer>/active/",
         views.printer_active,

@@ -26,6 +26,16 @@ def home(request):
     )
 
 
+def _case_counts(site) -> dict:
+    from django.db.models import Count
+
+    counts = {"total": 0, "draft": 0, "submitted": 0, "withdrawn": 0}
+    for row in site.cases.values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+        counts["total"] += row["n"]
+    return counts
+
+
 @login_required
 def site_switch(request):
     """Make another of the user's sites the current one."""
@@ -49,6 +59,9 @@ def site_home(request, code):
         "member_count": site.memberships.count(),
         "printers": site.printers.filter(active=True),
         "token_count": site.tokens.filter(revoked_at__isnull=True).count(),
+        "case_counts": _case_counts(site),
+        "can_write": request.user.is_registry_admin
+        or (membership is not None and membership.allows(SiteRole.CONTRIBUTOR)),
         "recent_events": (
             AuditEvent.objects.filter(site=site).select_related("actor")[:5] if is_manager else []
         ),

@@ -6,6 +6,7 @@ def test_a_member_sees_their_site_home(world):
     assert response.status_code == 200
     assert b"Site A Hospital" in response.content
     assert b"No cases are recorded for this site yet." in response.content
+    assert b'<div class="stat" data-cases>0</div>' in response.content
 
 
 def test_another_sites_member_gets_404_for_site_home(world):
@@ -54,3 +55,14 @@ def test_anonymous_visitors_are_sent_to_log_in(db):
     response = Client().get("/sites/SITEA/")
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/sites/SITEA/"
+
+
+def test_the_site_home_counts_the_sites_cases_only(world):
+    from registry3d.cases import services as cases
+
+    cases.save_case(world.site_a, case_uid="A-1", status="draft", data={})
+    cases.save_case(world.site_b, case_uid="B-1", status="draft", data={})
+    cases.save_case(world.site_b, case_uid="B-2", status="draft", data={})
+    page = client_for(world.alice).get("/sites/SITEA/").content.decode()
+    assert '<div class="stat" data-cases>1</div>' in page
+    assert "0 submitted · 1 draft" in page

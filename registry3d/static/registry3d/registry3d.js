@@ -16,7 +16,7 @@ document.addEventListener("submit", function (event) {
 // numbers in field names (prints_1_material, prints_2_material...) in order.
 function renumberGroup(group) {
   var name = group.getAttribute("data-group");
-  var pattern = new RegExp("^(i-|f-)?" + name + "_\\d+_");
+  var pattern = new RegExp("^(i-|f-|err-)?" + name + "_\\d+_");
   group.querySelectorAll(".group-items > .group-item").forEach(function (item, index) {
     var number = index + 1;
     item.setAttribute("data-number", number);

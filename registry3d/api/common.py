@@ -1,0 +1,68 @@
+"""Pieces every API module shares: problem answers, token authentication, scopes."""
+
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse
+from ninja import Schema
+from ninja.security import HttpBearer
+
+from registry3d.sites import services
+from registry3d.sites.models import ApiToken
+
+PROBLEM_TYPE = "application/problem+json"
+
+
+class ProblemDetail(Schema):
+    field: str
+    code: str
+    message: str
+
+
+class Problem(Schema):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemDetail] = []
+
+
+def problem(
+    request: HttpRequest,
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[dict] | None = None,
+    headers: dict | None = None,
+) -> HttpResponse:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "errors": errors or [],
+    }
+    response = HttpResponse(
+        json.dumps(body, cls=DjangoJSONEncoder), status=status, content_type=PROBLEM_TYPE
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+class TokenAuth(HttpBearer):
+    """``Authorization: Bearer <token>``: a live token of one site."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        return services.authenticate_token(token)
+
+
+class Forbidden(Exception):
+    """Raised when a live token may not do what it asked."""
+
+
+def require_write(request: HttpRequest) -> ApiToken:
+    token: ApiToken = request.auth
+    if not services.token_can_write(token):
+        raise Forbidden("This token may only read; ask the site manager for a write token")
+    return token

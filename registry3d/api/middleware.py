@@ -1,0 +1,123 @@
+"""Limits on API requests, checked before anything is parsed."""
+
+import hashlib
+import json
+import math
+import threading
+import time
+
+from django.conf import settings
+from django.http import HttpResponse
+
+PROBLEM_TYPE = "application/problem+json"
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _problem(status: int, title: str, detail: str, headers: dict | None = None) -> HttpResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "errors": []}
+    response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def json_depth(body: bytes) -> int:
+    """Return how deeply arrays and objects nest in a JSON text (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+class TokenBucket:
+    """Per-token write limits: ``rate`` writes a second, bursts up to ``burst``.
+
+    Kept in the process's memory: with several server processes each allows
+    the rate, which bounds a runaway client without a shared store.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, rate: float, burst: float) -> float:
+        """Take one token; return 0, or the seconds to wait before retrying."""
+        now = time.monotonic()
+        with self.lock:
+            tokens, stamp = self.buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - stamp) * rate)
+            if tokens >= 1:
+                self.buckets[key] = (tokens - 1, now)
+                return 0.0
+            self.buckets[key] = (tokens, now)
+            return (1 - tokens) / rate
+
+    def clear(self) -> None:
+        with self.lock:
+            self.buckets.clear()
+
+
+buckets = TokenBucket()
+
+
+class ApiLimitsMiddleware:
+    """413 for bodies over the limit, 400 for JSON nested too deeply, 429 for floods."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/") and request.method in WRITE_METHODS:
+            refusal = self.check(request)
+            if refusal is not None:
+                return refusal
+        return self.get_response(request)
+
+    def check(self, request):
+        limit = settings.REGISTRY3D_API_MAX_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return _problem(
+                413,
+                "Content Too Large",
+                f"The request body is {length} bytes; at most {limit} are accepted.",
+            )
+        auth = request.META.get("HTTP_AUTHORIZATION", "")
+        rate = settings.REGISTRY3D_API_WRITES_PER_SECOND
+        if auth and rate:
+            key = hashlib.sha256(auth.encode("utf-8", "replace")).hexdigest()
+            wait = buckets.take(key, rate, settings.REGISTRY3D_API_WRITE_BURST)
+            if wait:
+                return _problem(
+                    429,
+                    "Too Many Requests",
+                    f"Too many writes with this token; wait {math.ceil(wait)} s and retry.",
+                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+        if request.META.get("CONTENT_TYPE", "").startswith("application/json"):
+            depth = json_depth(request.body)
+            if depth > settings.REGISTRY3D_API_MAX_JSON_DEPTH:
+                return _problem(
+                    400,
+                    "Bad Request",
+                    f"The JSON body nests {depth} levels deep; at most "
+                    f"{settings.REGISTRY3D_API_MAX_JSON_DEPTH} are accepted.",
+                )
+        return None
