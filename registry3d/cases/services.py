@@ -329,7 +329,9 @@ def _update(
     changes = differences(case.data, data)
     if new_key != case.patient_key:
         changes["patient_key"] = ["(changed)", "(changed)"]
-    if not changes and status == case.status:
+    if status != case.status:
+        changes["status"] = [case.status, status]
+    if not changes:
         return False  # the same content again: no new version
     became_submitted = status == CaseStatus.SUBMITTED and case.status != CaseStatus.SUBMITTED
     case.data = data

@@ -177,8 +177,18 @@ def case_edit(request, code, case_uid=None):
     except InvalidCase as exc:
         return _form_page(request, site, case, row, exc.problems, record, status=400)
     except StaleVersion as exc:
+        merged, conflicts = _merge(dictionary, exc, row)
         record["version"] = exc.case.version
-        return _form_page(request, site, case, row, [], record, status=409, stale=exc)
+        return _form_page(
+            request,
+            site,
+            case,
+            merged,
+            [],
+            record,
+            status=409,
+            stale={"case": exc.case, "changes": exc.changes, "conflicts": conflicts},
+        )
     except (CaseExists, NotAllowed) as exc:
         path = "case_uid" if isinstance(exc, CaseExists) else ""
         return _form_page(
@@ -194,6 +204,32 @@ def case_edit(request, code, case_uid=None):
     for warning in result.warnings:
         messages.warning(request, f"Please check {warning.path}: {warning.message}")
     return redirect(saved)
+
+
+def _merge(dictionary, exc: StaleVersion, mine: dict) -> tuple[dict, list[str]]:
+    """Merge the user's edits into the case as it is now (a three-way merge).
+
+    Fields the user did not touch take the other person's values; fields
+    the user changed keep the user's. Returns the merged form row and the
+    fields both changed differently, which the page asks the user to check.
+    """
+    from registry3d.cases.models import CaseVersion
+
+    then = CaseVersion.objects.filter(case=exc.case, version=exc.expected).first()
+    base = forms.row_of(dictionary, then.data if then else {})
+    theirs = forms.row_of(dictionary, exc.case.data)
+    merged, conflicts = {}, []
+    for key in set(base) | set(theirs) | set(mine):
+        if key in ("case_uid", "patient_key", "version", "mrn", "action"):
+            continue
+        b, t, m = base.get(key, ""), theirs.get(key, ""), mine.get(key, "")
+        if m == b:
+            merged[key] = t
+        else:
+            merged[key] = m
+            if t != b and t != m:
+                conflicts.append(key)
+    return {k: v for k, v in merged.items() if v != ""}, sorted(conflicts)
 
 
 @login_required

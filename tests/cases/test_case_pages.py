@@ -201,3 +201,57 @@ def test_a_contributor_withdraws_a_case_with_a_reason(world, printers):
     )
     assert "Case W-1 was withdrawn." in response.content.decode()
     assert Case.objects.get(case_uid="W-1").status == "withdrawn"
+
+
+def test_saving_again_after_a_conflict_keeps_both_peoples_changes(world, printers):
+    data = a_case(14, printers[0])
+    services.save_case(world.site_a, case_uid="M-1", data=data, status="submitted")
+    dictionary = registry.current().dictionary
+    mine = {
+        **flat.write_row(dictionary, {}, data),
+        "version": "1",
+        "action": "submit",
+        "turnaround_days": "21",
+    }
+    # Meanwhile someone else changes another field.
+    services.save_case(
+        world.site_a, case_uid="M-1", data=dict(data, rush_case=True), status="submitted"
+    )
+    client = client_for(world.alice)
+    conflict = csrf_post(client, "/sites/SITEA/cases/M-1/edit/", mine)
+    assert conflict.status_code == 409
+    page = conflict.content.decode()
+    assert "You both changed" not in page
+    # The form now holds their change and ours; saving it keeps both.
+    assert 'name="turnaround_days" value="21"' in page
+    import re
+
+    row = dict(re.findall(r'name="([a-z0-9_]+)" value="([^"]*)"', page))
+    selected = dict(
+        re.findall(
+            r'<select id="i-([a-z0-9_]+)" name="[a-z0-9_]+">(?:(?!</select>).)*?'
+            r'<option value="([^"]+)" selected>',
+            page,
+            re.S,
+        )
+    )
+    checked = re.findall(r'name="([a-z0-9_]+)" value="([^"]+)" checked', page)
+    post_data = {**row, **selected}
+    for name, value in checked:
+        post_data.setdefault(name + "__multi", []).append(value)
+    for key in [k for k in post_data if k.endswith("__multi")]:
+        post_data[key[:-7]] = post_data.pop(key)
+    post_data.pop("csrfmiddlewaretoken", None)
+    post_data["action"] = "submit"
+    saved = csrf_post(client, "/sites/SITEA/cases/M-1/edit/", post_data)
+    assert saved.status_code == 302, saved.content.decode()[:3000]
+    case = Case.objects.get(case_uid="M-1")
+    assert (case.version, case.data["turnaround_days"], case.data["rush_case"]) == (3, 21, True)
+
+
+def test_submitting_shows_the_status_change_in_the_history(world, printers):
+    services.save_case(world.site_a, case_uid="ST-1", data=a_case(15, printers[0]), status="draft")
+    case = services.save_case(
+        world.site_a, case_uid="ST-1", data=a_case(15, printers[0]), status="submitted"
+    ).case
+    assert case.versions.get(version=2).changes == {"status": ["draft", "submitted"]}
