@@ -260,12 +260,13 @@ def test_a_second_editor_is_told_of_the_first_ones_change_and_overwrites_nothing
     stale = mona_page.get_by_role("alert").filter(has_text="Someone else changed this case")
     expect(stale).to_be_visible()
     expect(stale).to_contain_text("now version 2")
-    expect(stale).to_contain_text("nothing was saved")
+    expect(stale).to_contain_text("Nothing was saved")
     expect(stale.locator("li")).to_have_count(1)
     expect(stale.locator("li")).to_contain_text("age_years")
     expect(stale.locator("li")).to_contain_text("40")
-    # Mona's own change is still in her form.
+    # Mona's own change is still in her form, and Alice's is merged into it.
     expect(field(mona_page, "sex")).to_have_value("male")
+    expect(field(mona_page, "age_years")).to_have_value("40")
     expect(mona_page).to_have_url(re.compile(r"/TWO-EDITORS/edit/$"))
 
     case = Case.objects.get(site=site, case_uid="TWO-EDITORS")
@@ -307,3 +308,24 @@ def test_viewers_read_without_edit_buttons_and_other_sites_see_nothing(browser_w
         response = carol.goto(path)
         assert response.status == 404, path
         expect(carol.locator("body")).not_to_contain_text("READ-ONLY")
+
+
+@pytest.mark.browser
+def test_saving_again_after_a_conflict_keeps_both_changes(browser_world, new_page):
+    site = browser_world.site_a
+    case_services.save_case(site, case_uid="MERGE", data=MINIMAL, actor=browser_world.alice)
+    alice_page, mona_page = new_page(), new_page()
+    log_in(alice_page, ALICE)
+    log_in(mona_page, MONA)
+    for page in (alice_page, mona_page):
+        page.goto("/sites/SITEA/cases/MERGE/edit/")
+    field(alice_page, "age_years").fill("40")
+    alice_page.get_by_role("button", name="Save draft").click()
+    expect(alice_page.get_by_role("status")).to_contain_text("saved (version 2)")
+    field(mona_page, "sex").select_option("male")
+    mona_page.get_by_role("button", name="Save draft").click()
+    expect(mona_page.get_by_role("alert").first).to_contain_text("Someone else changed")
+    mona_page.get_by_role("button", name="Save draft").click()
+    expect(mona_page.get_by_role("status")).to_contain_text("saved (version 3)")
+    case = Case.objects.get(site=site, case_uid="MERGE")
+    assert (case.version, case.data.get("age_years"), case.data.get("sex")) == (3, 40, "male")
