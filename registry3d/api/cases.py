@@ -173,6 +173,8 @@ def _own_case(request, case_uid: str) -> Case:
 
 
 NOT_FOUND = "No case with this ID at the token's site"
+# The problem answers a write may get, for the OpenAPI schema.
+REFUSALS = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 412: Problem, 422: Problem}
 
 
 @router.get("/dictionary", response={200: dict, 401: Problem})
@@ -331,15 +333,7 @@ def put_case(request, case_uid: str, payload: CaseReplace, response: HttpRespons
 
 @router.patch(
     "/cases/{case_uid}",
-    response={
-        200: CaseOut,
-        401: Problem,
-        403: Problem,
-        404: Problem,
-        409: Problem,
-        412: Problem,
-        422: Problem,
-    },
+    response={200: CaseOut, **REFUSALS},
 )
 def patch_case(request, case_uid: str, payload: CasePatch, response: HttpResponse):
     """Change some elements of a case (null removes one); same rules as PUT."""
@@ -366,15 +360,7 @@ def patch_case(request, case_uid: str, payload: CasePatch, response: HttpRespons
 
 @router.post(
     "/cases/{case_uid}/withdraw",
-    response={
-        200: CaseOut,
-        401: Problem,
-        403: Problem,
-        404: Problem,
-        409: Problem,
-        412: Problem,
-        422: Problem,
-    },
+    response={200: CaseOut, **REFUSALS},
 )
 def withdraw(request, case_uid: str, payload: WithdrawIn, response: HttpResponse):
     """Withdraw a case from the registry, with a reason; it stays on record."""
