@@ -372,6 +372,107 @@ def token_revoke(prefix, site_code):
     click.echo(f"revoked {matches[0].prefix}")
 
 
+# --- imports ----------------------------------------------------------------------------------
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--site", "site_code", required=True, help="The site the cases belong to.")
+@click.option(
+    "--mode",
+    type=click.Choice(["all-or-nothing", "valid-rows"]),
+    default="all-or-nothing",
+    show_default=True,
+    help="all-or-nothing writes nothing if any row is invalid.",
+)
+@click.option(
+    "--status",
+    "default_status",
+    type=click.Choice(["submitted", "draft"]),
+    default="submitted",
+    show_default=True,
+    help="Status of rows without a status column.",
+)
+@click.option("--preview", is_flag=True, help="Check and count only; write nothing.")
+@click.option(
+    "--problems",
+    "problems_out",
+    type=click.Path(dir_okay=False),
+    help="Write every problem to this CSV file (row, case_uid, element, code, message).",
+)
+@needs_django
+def import_cases(file, site_code, mode, default_status, preview, problems_out):
+    """Check and load a CSV or XLSX file of cases into a site.
+
+    Columns are dictionary elements by name or label (see the import
+    template at /dictionary/); repeating groups are numbered columns such as
+    prints_2_material. Importing the same file again changes nothing.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from registry3d.intake import services as intake
+    from registry3d.sites import services as sites
+
+    site = sites.find_site(site_code)
+    stopped = intake.mark_interrupted()
+    if stopped:
+        click.echo(
+            f"{stopped} earlier import(s) had stopped before finishing; marked interrupted.",
+            err=True,
+        )
+    stored = intake.copy_to_imports(site.code, Path(file))
+    batch = intake.create_import(
+        site, stored, mode=mode, default_status=default_status, file_name=Path(file).name
+    )
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("Checking", total=None)
+
+        def progress(rows):
+            if batch.status == "importing":
+                bar.update(task, description="Writing", completed=rows, total=batch.rows)
+            else:
+                bar.update(task, completed=rows)
+
+        try:
+            intake.run_import(batch, preview=preview, progress=progress)
+        except intake.ImportError_ as exc:
+            raise click.ClickException(str(exc)) from None
+    if problems_out:
+        with open(problems_out, "w", encoding="utf-8", newline="") as out:
+            for chunk in intake.problems_csv(batch):
+                out.write(chunk)
+    delimiter = f", {batch.delimiter}-separated" if batch.delimiter else ""
+    click.echo(
+        f"{batch.file_name} ({batch.file_format}{delimiter}): {batch.rows} rows — "
+        f"{batch.new} new, {batch.changed} changed, {batch.unchanged} unchanged, "
+        f"{batch.invalid} invalid"
+    )
+    if batch.unknown_columns:
+        click.echo("Unknown columns, ignored: " + ", ".join(batch.unknown_columns), err=True)
+    for problem in batch.problems.all()[:10]:
+        click.echo(f"Row {problem.row}, {problem.element or 'row'}: {problem.message}", err=True)
+    if batch.invalid > 10:
+        click.echo(
+            f"… {batch.invalid} invalid rows in all; use --problems FILE for the list", err=True
+        )
+    if preview:
+        click.echo("Preview only: nothing was written.")
+    elif batch.status == "refused":
+        raise click.ClickException(batch.message)
+    else:
+        click.echo(f"Wrote {batch.written} cases (import {batch.code}).")
+
+
 # --- cases ------------------------------------------------------------------------------------
 
 

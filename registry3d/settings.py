@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "registry3d.audit",
     "registry3d.dictionary",
     "registry3d.cases",
+    "registry3d.intake",
     "registry3d.api",
     "django.contrib.admin",
     "django.contrib.auth",

@@ -1,0 +1,97 @@
+"""Kill an import mid-way: only whole batches are stored, and a rerun finishes it."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from tests.intake.import_files import case_rows, write_csv
+from tests.test_deployment import clean_env
+
+CLI = [sys.executable, "-m", "registry3d.cli"]
+LABELS = {
+    t: f"P-{t[:10]}"
+    for t in [
+        "material_jetting",
+        "vat_photopolymerization",
+        "material_extrusion",
+        "powder_bed_fusion",
+        "binder_jetting",
+    ]
+}
+SETUP = """
+from registry3d.sites import services
+site = services.add_site("CRASH", "Crash Test Hospital")
+for technology, label in {labels!r}.items():
+    services.add_printer(site, label=label, manufacturer="M", model="X", technology=technology)
+"""
+
+
+def scalar(db, sql):
+    with sqlite3.connect(db) as connection:
+        return connection.execute(sql).fetchone()[0]
+
+
+def test_a_killed_import_keeps_only_whole_batches_and_a_rerun_finishes_it(tmp_path):
+    env = clean_env(tmp_path)
+    db = tmp_path / "var" / "registry3d.sqlite3"
+    assert subprocess.run([*CLI, "init"], env=env, capture_output=True, timeout=300).returncode == 0
+    setup = subprocess.run(
+        [*CLI, "manage", "shell", "-c", SETUP.format(labels=LABELS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert setup.returncode == 0, setup.stderr
+    rows = 6000
+    path = write_csv(tmp_path / "big.csv", case_rows(rows, LABELS, prefix="K"))
+
+    process = subprocess.Popen(
+        [*CLI, "import", str(path), "--site", "CRASH"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    committed = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            committed = scalar(db, "select coalesce(max(batches_committed), 0) from intake_import")
+        except sqlite3.OperationalError:
+            committed = 0
+        if committed >= 2:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the import finished before it could be killed"
+
+    cases = scalar(db, "select count(*) from cases_case")
+    written = scalar(db, "select written from intake_import")
+    versions = scalar(db, "select count(*) from cases_caseversion")
+    assert cases == written == versions
+    assert cases % 1000 == 0 and 2000 <= cases < rows
+    assert scalar(db, "select status from intake_import") == "importing"
+
+    rerun = subprocess.run(
+        [*CLI, "import", str(path), "--site", "CRASH"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert "1 earlier import(s) had stopped before finishing; marked interrupted." in rerun.stderr
+    assert (
+        f"{rows} rows — {rows - cases} new, 0 changed, {cases} unchanged, 0 invalid" in rerun.stdout
+    )
+    assert scalar(db, "select count(*) from cases_case") == rows
+    assert scalar(db, "select count(distinct case_uid) from cases_case") == rows
+    statuses = scalar(db, "select group_concat(status) from intake_import")
+    assert sorted(statuses.split(",")) == ["done", "interrupted"]
+    verify = subprocess.run([*CLI, "audit", "verify"], env=env, capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stderr
