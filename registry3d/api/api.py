@@ -21,6 +21,7 @@ from registry3d.api.common import (
     problem,
     require_write,
 )
+from registry3d.api.imports import router as imports_router
 from registry3d.sites import services
 from registry3d.sites.errors import SiteError
 from registry3d.sites.models import ApiToken, Printer
@@ -193,6 +194,7 @@ def add_printer(request, payload: PrinterIn):
 
 api.add_router("/v1/", v1)
 api.add_router("/v1/", cases_router)
+api.add_router("/v1/", imports_router)
 
 
 class StatusOut(Schema):

@@ -89,6 +89,9 @@ class ApiLimitsMiddleware:
 
     def check(self, request):
         limit = settings.REGISTRY3D_API_MAX_BODY_BYTES
+        if request.META.get("CONTENT_TYPE", "").startswith("multipart/"):
+            # File uploads (imports, DICOM, 3D models) have their own limits.
+            limit = settings.REGISTRY3D_API_MAX_UPLOAD_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -2,6 +2,7 @@ from django.urls import path
 
 from registry3d.audit import views as audit_views
 from registry3d.cases import views as case_views
+from registry3d.intake import views as intake_views
 from registry3d.sites import views
 
 urlpatterns = [
@@ -14,6 +15,20 @@ urlpatterns = [
     path("<str:code>/tokens/<uuid:token_code>/revoke/", views.token_revoke, name="token_revoke"),
     path("<str:code>/audit/", audit_views.site_audit, name="site_audit"),
     path("<str:code>/settings/", views.site_settings, name="site_settings"),
+    path("<str:code>/imports/", intake_views.import_list, name="import_list"),
+    path(
+        "<str:code>/imports/<uuid:import_code>/", intake_views.import_detail, name="import_detail"
+    ),
+    path(
+        "<str:code>/imports/<uuid:import_code>/write/",
+        intake_views.import_write,
+        name="import_write",
+    ),
+    path(
+        "<str:code>/imports/<uuid:import_code>/problems.csv",
+        intake_views.import_problems,
+        name="import_problems",
+    ),
     path("<str:code>/cases/", case_views.case_list, name="case_list"),
     path("<str:code>/cases/new/", case_views.case_edit, name="case_new"),
     path("<str:code>/cases/check/", case_views.case_check, name="case_check"),
