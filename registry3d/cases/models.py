@@ -79,7 +79,7 @@ class CaseVersion(models.Model):
     # {"path": [old, new], ...} for every element that changed.
     changes = models.JSONField(default=dict)
     note = models.CharField(max_length=500, blank=True)
-    via = models.CharField(max_length=40, blank=True)
+    via = models.CharField(max_length=80, blank=True)
     changed_at = models.DateTimeField(auto_now_add=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

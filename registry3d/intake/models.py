@@ -40,7 +40,7 @@ class Import(models.Model):
     file_path = models.CharField(max_length=500, blank=True)
     file_sha256 = models.CharField(max_length=64, blank=True)
     file_format = models.CharField(max_length=8, blank=True)  # csv | xlsx
-    delimiter = models.CharField(max_length=8, blank=True)
+    delimiter = models.CharField(max_length=16, blank=True)
     mode = models.CharField(
         max_length=16, choices=ImportMode.choices, default=ImportMode.ALL_OR_NOTHING
     )

@@ -150,7 +150,7 @@ def create_import(
     batch = Import.objects.create(
         site=site,
         created_by=actor,
-        file_name=file_name or path.name,
+        file_name=(file_name or path.name)[:255],
         file_path=str(path),
         file_sha256=digest.hexdigest(),
         mode=mode,

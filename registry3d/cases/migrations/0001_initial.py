@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
                 ('patient_key', models.CharField(blank=True, max_length=128)),
                 ('changes', models.JSONField(default=dict)),
                 ('note', models.CharField(blank=True, max_length=500)),
-                ('via', models.CharField(blank=True, max_length=40)),
+                ('via', models.CharField(blank=True, max_length=80)),
                 ('changed_at', models.DateTimeField(auto_now_add=True)),
                 ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='cases.case')),
                 ('changed_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),

@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('file_path', models.CharField(blank=True, max_length=500)),
                 ('file_sha256', models.CharField(blank=True, max_length=64)),
                 ('file_format', models.CharField(blank=True, max_length=8)),
-                ('delimiter', models.CharField(blank=True, max_length=8)),
+                ('delimiter', models.CharField(blank=True, max_length=16)),
                 ('mode', models.CharField(choices=[('all-or-nothing', 'All or nothing'), ('valid-rows', 'Valid rows only')], default='all-or-nothing', max_length=16)),
                 ('default_status', models.CharField(default='submitted', max_length=16)),
                 ('status', models.CharField(choices=[('pending', 'Waiting to start'), ('checking', 'Checking rows'), ('checked', 'Checked (preview)'), ('importing', 'Writing cases'), ('done', 'Done'), ('refused', 'Refused: invalid rows'), ('failed', 'Failed'), ('interrupted', 'Interrupted')], default='pending', max_length=16)),
