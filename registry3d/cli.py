@@ -473,6 +473,37 @@ def import_cases(file, site_code, mode, default_status, preview, problems_out):
         click.echo(f"Wrote {batch.written} cases (import {batch.code}).")
 
 
+# --- DICOM ------------------------------------------------------------------------------------
+
+
+@main.group()
+def dicom():
+    """Read DICOM headers for a case's source imaging."""
+
+
+@dicom.command("read")
+@click.argument("path", type=click.Path(path_type=Path))
+@needs_django(check_database=False)
+def dicom_read(path):
+    """Print the series of a DICOM file, folder or ZIP as JSON (headers only).
+
+    For each series: modality and the suggested imaging code, scanner, slice
+    thickness, pixel spacing, kVp or field strength, contrast, body part,
+    number of images, description, study year and the imaging elements to
+    put on the case. Patient, staff and institution details and UIDs are
+    never printed; a series appears only as a keyed fingerprint.
+    """
+    import json
+
+    from registry3d.intake.dicom import DicomError, read_dicom
+
+    try:
+        summary = read_dicom(path)
+    except DicomError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+
+
 # --- cases ------------------------------------------------------------------------------------
 
 

@@ -30,6 +30,18 @@ def test_every_command_has_help():
         ["token", "revoke"],
         ["audit"],
         ["audit", "verify"],
+        ["import"],
+        ["case"],
+        ["case", "show"],
+        ["case", "withdraw"],
+        ["pseudonymize"],
+        ["dicom"],
+        ["dicom", "read"],
+        ["dictionary"],
+        ["dictionary", "check"],
+        ["dictionary", "diff"],
+        ["dictionary", "publish"],
+        ["dictionary", "generate"],
     ):
         result = run(*command, "--help")
         assert result.exit_code == 0, command

@@ -22,6 +22,7 @@ from registry3d.api.common import (
     require_write,
 )
 from registry3d.api.imports import router as imports_router
+from registry3d.api.intake import router as intake_router
 from registry3d.sites import services
 from registry3d.sites.errors import SiteError
 from registry3d.sites.models import ApiToken, Printer
@@ -195,6 +196,7 @@ def add_printer(request, payload: PrinterIn):
 api.add_router("/v1/", v1)
 api.add_router("/v1/", cases_router)
 api.add_router("/v1/", imports_router)
+api.add_router("/v1/", intake_router)
 
 
 class StatusOut(Schema):

@@ -1,0 +1,33 @@
+"""Intake endpoints: what an uploaded file can fill in on a case. Nothing is stored."""
+
+from ninja import File, Router
+from ninja.files import UploadedFile
+
+from registry3d.api.common import Problem, problem, require_write
+from registry3d.intake.dicom import DicomError, DicomSummary, read_dicom
+
+router = Router(tags=["intake"])
+
+
+@router.post(
+    "/intake/dicom",
+    response={200: DicomSummary, 401: Problem, 403: Problem, 422: Problem},
+)
+def intake_dicom(request, file: File[UploadedFile]):
+    """Read the headers of a DICOM file or a ZIP of a series (write token).
+
+    Each series comes back with its imaging details, the study year and
+    ``suggested_imaging_item`` for the case's imaging group. Patient, staff
+    and institution details and UIDs never appear; nothing is stored.
+    """
+    require_write(request)
+    try:
+        return read_dicom(file, name=file.name or "upload")
+    except DicomError as exc:
+        return problem(
+            request,
+            422,
+            "Unprocessable Content",
+            str(exc),
+            [{"field": "file", "code": "bad_format", "message": str(exc)}],
+        )
