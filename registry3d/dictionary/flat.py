@@ -55,6 +55,8 @@ class FlatReader:
         for element in dictionary.elements.values():
             labels[element.label.strip().lower()] = element.name
         self.by_label = labels
+        self._columns: dict[str, tuple] = {}
+        self._codes: dict[str, dict[str, str]] = {}
 
     def column_name(self, header: str) -> str:
         """Match a header by element name or label, ignoring case."""
@@ -62,13 +64,60 @@ class FlatReader:
         return self.by_label.get(key, key.replace(" ", "_"))
 
     def known(self, column: str) -> bool:
-        if column in RECORD_COLUMNS or column in self.top:
-            return not (column in self.top and self.top[column].is_group)
-        match = self.item_re.match(column) if self.item_re else None
-        if not match:
-            return False
-        group = self.top[match.group(1)]
-        return any(i.name == match.group(3) for i in group.elements)
+        return self._column(column)[0] not in ("unknown", "bad")
+
+    def _column(self, column: str) -> tuple:
+        """What a column holds, worked out once per column name (cached).
+
+        One of ("record", name), ("top", element), ("item", group, number,
+        element, path), or ("unknown"/"bad", problem).
+        """
+        cached = self._columns.get(column)
+        if cached is not None:
+            return cached
+        if column in RECORD_COLUMNS:
+            plan: tuple = ("record", column)
+        elif column in self.top and not self.top[column].is_group:
+            plan = ("top", self.top[column])
+        else:
+            match = self.item_re.match(column) if self.item_re else None
+            if not match:
+                plan = (
+                    "unknown",
+                    Problem(
+                        column, "unknown_element", f"'{column}' is not an element of the dictionary"
+                    ),
+                )
+            else:
+                group_name, number, name = match.group(1), int(match.group(2)), match.group(3)
+                group = self.top[group_name]
+                item = next((i for i in group.elements if i.name == name), None)
+                path = f"{group_name}[{number}].{name}"
+                if item is None:
+                    plan = (
+                        "unknown",
+                        Problem(
+                            path,
+                            "unknown_element",
+                            f"'{name}' is not an element of {group.label.lower()}",
+                        ),
+                    )
+                elif number < 1:
+                    plan = (
+                        "bad",
+                        Problem(path, "bad_format", f"{group.label}: items are numbered from 1"),
+                    )
+                elif group.max_items and number > group.max_items:
+                    plan = (
+                        "bad",
+                        Problem(
+                            path, "too_many", f"{group.label}: at most {group.max_items} allowed"
+                        ),
+                    )
+                else:
+                    plan = ("item", group_name, number, item, path)
+        self._columns[column] = plan
+        return plan
 
     def read(self, row: dict[str, object]) -> tuple[dict, dict, list[Problem]]:
         """Return (record fields, case data, problems) for one row.
@@ -81,56 +130,29 @@ class FlatReader:
         problems: list[Problem] = []
         items: dict[str, dict[int, dict]] = {}
         for column, raw in row.items():
-            text = _text(raw)
-            if text == "" or text is None:
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
                 continue
-            if column in RECORD_COLUMNS:
-                record[column] = text
-                continue
-            element = self.top.get(column)
-            if element is not None and not element.is_group:
-                value, problem = self.convert(element, raw, column)
+            plan = self._column(column)
+            kind = plan[0]
+            if kind == "top":
+                value, problem = self.convert(plan[1], raw, column)
                 if problem:
                     problems.append(problem)
                 else:
                     data[column] = value
-                continue
-            match = self.item_re.match(column) if self.item_re else None
-            if not match:
-                problems.append(
-                    Problem(
-                        column, "unknown_element", f"'{column}' is not an element of the dictionary"
-                    )
-                )
-                continue
-            group_name, number, name = match.group(1), int(match.group(2)), match.group(3)
-            group = self.top[group_name]
-            item_element = next((i for i in group.elements if i.name == name), None)
-            path = f"{group_name}[{number}].{name}"
-            if item_element is None:
-                problems.append(
-                    Problem(
-                        path,
-                        "unknown_element",
-                        f"'{name}' is not an element of {group.label.lower()}",
-                    )
-                )
-                continue
-            if number < 1:
-                problems.append(
-                    Problem(path, "bad_format", f"{group.label}: items are numbered from 1")
-                )
-                continue
-            if group.max_items and number > group.max_items:
-                problems.append(
-                    Problem(path, "too_many", f"{group.label}: at most {group.max_items} allowed")
-                )
-                continue
-            value, problem = self.convert(item_element, raw, path)
-            if problem:
-                problems.append(problem)
-            else:
-                items.setdefault(group_name, {}).setdefault(number, {})[name] = value
+            elif kind == "item":
+                _kind, group_name, number, element, path = plan
+                value, problem = self.convert(element, raw, path)
+                if problem:
+                    problems.append(problem)
+                else:
+                    items.setdefault(group_name, {}).setdefault(number, {})[element.name] = value
+            elif kind == "record":
+                text = _text(raw)
+                if text:
+                    record[column] = text
+            elif _text(raw):
+                problems.append(plan[1])
         for group_name, numbered in items.items():
             numbers = sorted(numbered)
             if numbers != list(range(1, len(numbers) + 1)):
@@ -150,6 +172,19 @@ class FlatReader:
             data[group_name] = [numbered[n] for n in numbers]
         return record, data, problems
 
+    def _code(self, element: Element, text: str) -> str:
+        """Accept a code or its label, ignoring case; keep unknown text for the validator."""
+        name = element.value_set.name
+        codes = self._codes.get(name)
+        if codes is None:
+            codes = {}
+            for code in element.value_set.codes:
+                codes.setdefault(code.label.lower(), code.code)
+            for code in element.value_set.codes:
+                codes[code.code.lower()] = code.code
+            self._codes[name] = codes
+        return codes.get(text.lower(), text)
+
     def convert(self, element: Element, raw, path: str) -> tuple[object, Problem | None]:
         """Turn one cell into the element's value, or a problem saying why not."""
         text = _text(raw)
@@ -160,7 +195,7 @@ class FlatReader:
                     return f"{raw.year:04d}-{raw.month:02d}", None
                 return text, None
             if kind == "choice":
-                return _code(element, text), None
+                return self._code(element, text), None
             if kind == "integer":
                 return _integer(raw, text), None
             if kind == "decimal":
@@ -173,7 +208,7 @@ class FlatReader:
                     return False, None
                 raise ValueError
             if kind == "multi_choice":
-                return [_code(element, part) for part in _split(text)], None
+                return [self._code(element, part) for part in _split(text)], None
             if kind == "integer_list":
                 return [int(part) for part in _split(text, numbers=True)], None
             if kind == "duration":
@@ -227,15 +262,6 @@ def _decimal(text: str) -> float:
 def _split(text: str, numbers: bool = False) -> list[str]:
     separators = r"[;,|]" if numbers else r"[;|]"
     return [part.strip() for part in re.split(separators, text) if part.strip()]
-
-
-def _code(element: Element, text: str) -> str:
-    """Accept a code or its label, ignoring case; keep unknown text for the validator."""
-    lowered = text.lower()
-    for code in element.value_set.codes:
-        if code.code.lower() == lowered or code.label.lower() == lowered:
-            return code.code
-    return text
 
 
 def _accepts(element: Element) -> str:

@@ -180,6 +180,8 @@ class _Rows:
             for c, n in zip(table.columns, self.names, strict=True)
             if c and not self.reader.known(n)
         ]
+        # Unknown columns are reported once, not for every row.
+        self.known_names = [n if n and self.reader.known(n) else "" for n in self.names]
         self.validator = registry.current().validator
         self.labels = list(batch.site.printers.values_list("label", flat=True))
 
@@ -188,9 +190,7 @@ class _Rows:
             if not any(v not in (None, "") for v in values):
                 continue
             row = {
-                name: value
-                for name, value in zip(self.names, values, strict=False)
-                if name and self.reader.known(name)
+                name: value for name, value in zip(self.known_names, values, strict=False) if name
             }
             record_fields, data, problems = self.reader.read(row)
             uid = str(record_fields.get("case_uid", "")).strip()
