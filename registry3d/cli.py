@@ -504,6 +504,44 @@ def dicom_read(path):
     click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
+# --- 3D models --------------------------------------------------------------------------------
+
+
+@main.group()
+def mesh():
+    """Measure 3D model files (STL, OBJ, PLY, 3MF) for a case."""
+
+
+@mesh.command("measure")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--object-type",
+    type=click.Choice(["anatomic_model", "anatomic_guide"]),
+    default="anatomic_model",
+    show_default=True,
+    help="What FILE is: CPT units count components of a model, or guides.",
+)
+@needs_django(check_database=False)
+def mesh_measure(file, object_type):
+    """Print the size and shape of an STL, OBJ, PLY or 3MF FILE as JSON.
+
+    Triangles, volume (cm³), surface area (cm²), bounding box (mm),
+    watertight or not and separate bodies, with the model elements they
+    suggest: components, material volume and CPT units (before the unit
+    limits per date of service). STL, OBJ and PLY carry no unit, so
+    millimetres are assumed; a 3MF file declares its own. Nothing is stored.
+    """
+    import json
+
+    from registry3d.intake.mesh import MeshError, measure
+
+    try:
+        result = measure(file, object_type=object_type)
+    except MeshError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
 # --- cases ------------------------------------------------------------------------------------
 
 

@@ -37,6 +37,8 @@ def test_every_command_has_help():
         ["pseudonymize"],
         ["dicom"],
         ["dicom", "read"],
+        ["mesh"],
+        ["mesh", "measure"],
         ["dictionary"],
         ["dictionary", "check"],
         ["dictionary", "diff"],
