@@ -27,7 +27,54 @@ from registry3d.sites import services
 from registry3d.sites.errors import SiteError
 from registry3d.sites.models import ApiToken, Printer
 
-api = NinjaAPI(
+
+class RegistryAPI(NinjaAPI):
+    """The API, whose schema says what every error answer really is."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        """Document error answers as application/problem+json, and the limits' answers.
+
+        Every 4xx answer is an RFC 9457 problem; writes may also get 400
+        (malformed or too deeply nested JSON, NUL characters), 413 (body too
+        large) and 429 (too many writes, with Retry-After).
+        """
+        schema = super().get_openapi_schema(*args, **kwargs)
+        problem_ref = {"$ref": "#/components/schemas/Problem"}
+        for path in schema.get("paths", {}).values():
+            for method, operation in path.items():
+                responses = operation.get("responses", {})
+                if method in ("post", "put", "patch", "delete"):
+                    for status, why in (
+                        (400, "Malformed request"),
+                        (413, "Request body too large"),
+                        (429, "Too many writes; see Retry-After"),
+                    ):
+                        responses.setdefault(
+                            status,
+                            {
+                                "description": why,
+                                "content": {"application/json": {"schema": problem_ref}},
+                            },
+                        )
+                    if operation.get("security") != []:
+                        responses.setdefault(
+                            401,
+                            {
+                                "description": "Missing, malformed or revoked token",
+                                "content": {"application/json": {"schema": problem_ref}},
+                            },
+                        )
+                for status, response in responses.items():
+                    content = response.get("content", {})
+                    if 400 <= int(status) < 500 and "application/json" in content:
+                        content["application/problem+json"] = content.pop("application/json")
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+            "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        return schema
+
+
+api = RegistryAPI(
     title="registry3d API",
     version="1",
     description=(
