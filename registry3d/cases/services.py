@@ -207,8 +207,12 @@ def save_case(
     dictionary_version = registry.current().dictionary.version
     try:
         with transaction.atomic():
+            # A new case needs no lock: the unique constraint refuses a
+            # second one, which the IntegrityError handler below reports.
             case = (
-                Case.objects.select_for_update(of=("self",))
+                None
+                if create_only
+                else Case.objects.select_for_update(of=("self",))
                 .filter(site=site, case_uid=case_uid)
                 .order_by()
                 .first()
