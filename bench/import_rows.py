@@ -24,8 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CACHE = ROOT / "bench" / ".cache"
-TECHNOLOGIES = ["material_jetting", "vat_photopolymerization", "material_extrusion",
-                "powder_bed_fusion", "binder_jetting"]
+TECHNOLOGIES = [
+    "material_jetting",
+    "vat_photopolymerization",
+    "material_extrusion",
+    "powder_bed_fusion",
+    "binder_jetting",
+]
 LABELS = {t: f"P-{t[:10]}" for t in TECHNOLOGIES}
 
 
@@ -38,8 +43,9 @@ def make_csv(rows: int) -> Path:
     if path.exists():
         return path
     dictionary = registry.current().dictionary
-    columns = flat.columns(dictionary, items={"imaging": 2, "anatomic_parts": 6, "prints": 3,
-                                              "cpt_lines": 2})
+    columns = flat.columns(
+        dictionary, items={"imaging": 2, "anatomic_parts": 6, "prints": 3, "cpt_lines": 2}
+    )
     rng = random.Random(1)
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="raise")
@@ -81,18 +87,23 @@ def main() -> None:
     check_rate = batch.rows / (checked - started)
     write_rate = batch.written / (written - checked)
     total_rate = batch.written / (written - started)
-    print(f"database: {connection.vendor}, rows: {batch.rows}, written: {batch.written}, "
-          f"invalid: {batch.invalid}")
-    print(f"check pass: {check_rate:,.0f} rows/s; write pass: {write_rate:,.0f} rows/s; "
-          f"whole import: {total_rate:,.0f} validated rows/s")
+    print(
+        f"database: {connection.vendor}, rows: {batch.rows}, written: {batch.written}, "
+        f"invalid: {batch.invalid}"
+    )
+    print(
+        f"check pass: {check_rate:,.0f} rows/s; write pass: {write_rate:,.0f} rows/s; "
+        f"whole import: {total_rate:,.0f} validated rows/s"
+    )
     print(f"peak memory: {peak:.0f} MB")
     if connection.vendor == "postgresql":
         import json
 
         from registry3d.cases.models import Case
 
-        datas = [json.dumps(d) for d in Case.objects.filter(site=site).values_list("data",
-                                                                                   flat=True)]
+        datas = [
+            json.dumps(d) for d in Case.objects.filter(site=site).values_list("data", flat=True)
+        ]
         with connection.cursor() as cursor:
             cursor.execute("create temporary table copy_bench (uid text, data jsonb)")
             copy_started = time.perf_counter()
@@ -100,8 +111,10 @@ def main() -> None:
                 for number, data in enumerate(datas):
                     copy.write_row((f"C-{number}", data))
             copy_rate = len(datas) / (time.perf_counter() - copy_started)
-        print(f"plain COPY of the same rows: {copy_rate:,.0f} rows/s; the import reaches "
-              f"{100 * total_rate / copy_rate:.0f}% of it")
+        print(
+            f"plain COPY of the same rows: {copy_rate:,.0f} rows/s; the import reaches "
+            f"{100 * total_rate / copy_rate:.0f}% of it"
+        )
 
 
 if __name__ == "__main__":
