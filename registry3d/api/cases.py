@@ -7,7 +7,7 @@ sees its own site's cases, and another site's case answers 404.
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -230,6 +230,17 @@ class ListFilters(Schema):
     limit: int = Field(100, ge=1, le=500)
 
 
+def _as_utc(moment: datetime) -> datetime | None:
+    """The moment in UTC, or None if no database could hold it (odd offsets, far years)."""
+    try:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return moment if 1900 <= moment.year <= 9999 else None
+
+
 def _encode_cursor(case: Case) -> str:
     raw = json.dumps([case.updated_at.isoformat(), case.pk]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -253,7 +264,22 @@ def list_cases(request, filters: Query[ListFilters]):
     if filters.year:
         cases = cases.filter(case_month__startswith=f"{filters.year}-")
     if filters.updated_since:
-        cases = cases.filter(updated_at__gte=filters.updated_since)
+        since = _as_utc(filters.updated_since)
+        if since is None:
+            return problem(
+                request,
+                422,
+                "Unprocessable Content",
+                "updated_since is not usable.",
+                [
+                    {
+                        "field": "updated_since",
+                        "code": "out_of_range",
+                        "message": "Use a date and time from 1900 on, e.g. 2026-07-01T00:00:00Z",
+                    }
+                ],
+            )
+        cases = cases.filter(updated_at__gte=since)
     if filters.cursor:
         position = _decode_cursor(filters.cursor)
         if position is None:

@@ -237,3 +237,24 @@ def test_the_dictionary_is_served(api):
     body = reply.json()
     assert body["version"] == "1.0.0"
     assert "age_years" in body["schema"]["properties"]
+
+
+@pytest.mark.parametrize(
+    "since", ["0132-01-01T21:54:53.4-19:31", "0001-01-01T00:00:00-23:00", "1850-01-01T00:00:00Z"]
+)
+def test_an_unusable_updated_since_gets_422_not_a_server_error(api, since):
+    from urllib.parse import quote
+
+    reply = api["http"].call(
+        "GET", f"/api/v1/cases?updated_since={quote(since)}", token=api["read"]
+    )
+    assert reply.status == 422
+    assert reply.json()["errors"][0]["field"] == "updated_since"
+
+
+def test_updated_since_with_an_offset_is_compared_in_utc(api):
+    post(api, {"case_uid": "U-1", "data": {}})
+    reply = api["http"].call(
+        "GET", "/api/v1/cases?updated_since=2000-01-01T00:00:00%2B05:30", token=api["read"]
+    )
+    assert [c["case_uid"] for c in reply.json()["items"]] == ["U-1"]
