@@ -250,7 +250,8 @@ def _decode_cursor(text: str):
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         stamp, pk = json.loads(raw)
-        return datetime.fromisoformat(stamp), int(pk)
+        moment = _as_utc(datetime.fromisoformat(stamp))
+        return (moment, int(pk)) if moment is not None else None
     except (binascii.Error, ValueError, TypeError, json.JSONDecodeError):
         return None
 

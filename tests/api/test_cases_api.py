@@ -258,3 +258,16 @@ def test_updated_since_with_an_offset_is_compared_in_utc(api):
         "GET", "/api/v1/cases?updated_since=2000-01-01T00:00:00%2B05:30", token=api["read"]
     )
     assert [c["case_uid"] for c in reply.json()["items"]] == ["U-1"]
+
+
+def test_a_forged_cursor_with_an_odd_time_gets_422(api):
+    import base64
+    import json as json_module
+
+    forged = (
+        base64.urlsafe_b64encode(json_module.dumps(["0132-01-01T21:54:53-19:31", 1]).encode())
+        .decode()
+        .rstrip("=")
+    )
+    reply = api["http"].call("GET", f"/api/v1/cases?cursor={forged}", token=api["read"])
+    assert reply.status == 422
