@@ -27,7 +27,7 @@ from tests.conftest import make_world
 # Generated examples per operation, bounded so the file runs in about half a
 # minute: more for the hunt for server errors, fewer for the schema checks,
 # which reach every documented status with fewer.
-SERVER_ERROR_EXAMPLES = 100
+SERVER_ERROR_EXAMPLES = 75
 CONFORMANCE_EXAMPLES = 25
 
 PRINTERS = [
