@@ -432,6 +432,8 @@ def main() -> int:
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
+    # Also when started in the background, where SIGINT comes in ignored.
+    signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGTERM, on_term)
     work = Path(tempfile.mkdtemp(prefix="registry3d-bench."))
     cluster = Cluster(durable=args.durable)

@@ -186,15 +186,8 @@ def _print_credentials(credentials: list[tuple[str, str, str]]) -> None:
     show_default=True,
     help="Also run the background job worker beside the web server.",
 )
-@click.option(
-    "--threads",
-    default=2,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Threads per web server process.",
-)
 @needs_django
-def serve(host, port, workers, with_worker, threads):
+def serve(host, port, workers, with_worker):
     """Run the production web server (gunicorn), serving static files too."""
     from django.core.management import call_command
 
@@ -215,12 +208,6 @@ def serve(host, port, workers, with_worker, threads):
             f"{host}:{port}",
             "--workers",
             str(workers),
-            # Threads let a worker answer the next request while a client
-            # is still reading the last one (sync workers wait for it).
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
             "--access-logfile",
             "-",
             "--forwarded-allow-ips",
