@@ -102,6 +102,9 @@ class AuditHead(models.Model):
 
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    # The hash before the newest event's: the one-statement append on
+    # PostgreSQL moves the head and reads back both in a single UPDATE.
+    prev_hash = models.CharField(max_length=64, default=GENESIS_HASH)
 
     def __str__(self):
         return f"audit head at #{self.seq}"

@@ -13,7 +13,7 @@ from datetime import UTC
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
@@ -33,14 +33,17 @@ def canonical_json(value: Any) -> str:
     Keys are sorted; dates, decimals and UUIDs become strings; numbers that
     JSON cannot hold (NaN, infinity) become strings too.
     """
-    return json.dumps(
-        _finite(value),
-        cls=DjangoJSONEncoder,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
+    options = {
+        "cls": DjangoJSONEncoder,
+        "sort_keys": True,
+        "separators": (",", ":"),
+        "ensure_ascii": False,
+        "allow_nan": False,
+    }
+    try:
+        return json.dumps(value, **options)
+    except ValueError:  # NaN or infinity somewhere: walk the value only then
+        return json.dumps(_finite(value), **options)
 
 
 def _finite(value: Any) -> Any:
@@ -60,9 +63,8 @@ def _normalised_ip(ip: str | None) -> str | None:
     return ip
 
 
-def event_hash(event: AuditEvent) -> str:
-    """Return the SHA-256 over every field of the event and its predecessor."""
-    body = {
+def _hash_body(event: AuditEvent) -> dict:
+    return {
         "seq": event.seq,
         "at": event.at.astimezone(UTC).isoformat(),
         "actor": event.actor_id,
@@ -76,8 +78,15 @@ def event_hash(event: AuditEvent) -> str:
         "changes": event.changes_json,
         "prev": event.prev_hash,
     }
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _hash_text(body: dict) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(event: AuditEvent) -> str:
+    """Return the SHA-256 over every field of the event and its predecessor."""
+    return hashlib.sha256(_hash_text(_hash_body(event)).encode("utf-8")).hexdigest()
 
 
 def via_of(request: HttpRequest | None) -> str:
@@ -90,7 +99,7 @@ def via_of(request: HttpRequest | None) -> str:
     return "web"
 
 
-def record(
+def new_event(
     action: str,
     *,
     actor=None,
@@ -102,12 +111,7 @@ def record(
     changes: dict | None = None,
     actor_label: str = "",
 ) -> AuditEvent:
-    """Append one event to the trail and return it.
-
-    Steps:
-    1. Lock the head row, so appends are strictly one after another.
-    2. Build the event with the next sequence number and the head's hash.
-    3. Hash it, store it, move the head.
+    """Return the event :func:`record` would append, not yet numbered, linked or stored.
 
     ``target`` is any model instance; its class name and public identifier
     (``code``, else ``email``) are recorded.
@@ -119,31 +123,138 @@ def record(
         object_id = object_id or str(
             getattr(target, "code", None) or getattr(target, "email", None) or target.pk
         )
+    return AuditEvent(
+        seq=0,
+        at=timezone.now(),
+        actor=actor if actor is not None and actor.pk else None,
+        actor_label=actor_label
+        or (actor.email if actor is not None else default_actor_label.get()),
+        ip=_normalised_ip(client_ip(request)),
+        action=action,
+        site=site,
+        object_type=object_type,
+        object_id=str(object_id),
+        via=via_of(request),
+        changes_json=canonical_json(changes or {}),
+        prev_hash="",
+    )
+
+
+def record(action: str, **details) -> AuditEvent:
+    """Append one event to the trail and return it.
+
+    Steps:
+    1. Lock the head row, so appends are strictly one after another.
+    2. Build the event with the next sequence number and the head's hash.
+    3. Hash it, store it, move the head.
+
+    On PostgreSQL the three steps are one statement (:func:`append_sql`); the
+    head stays locked until the caller's transaction ends, so services call
+    this last. ``details`` are those of :func:`new_event`.
+    """
+    return append(new_event(action, **details))
+
+
+def append(event: AuditEvent) -> AuditEvent:
+    """Append an event made by :func:`new_event`; see :func:`record`."""
+    if one_statement_appends():
+        ctes, params = append_sql(event)
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {ctes} SELECT * FROM audit_event", params)
+            appended(event, cursor.fetchone())
+        return event
     with transaction.atomic():
         head = AuditHead.objects.select_for_update().filter(pk=1).first()
         if head is None:
             head = AuditHead.objects.create(pk=1, seq=0, hash=GENESIS_HASH)
-        event = AuditEvent(
-            seq=head.seq + 1,
-            at=timezone.now(),
-            actor=actor if actor is not None and actor.pk else None,
-            actor_label=actor_label
-            or (actor.email if actor is not None else default_actor_label.get()),
-            ip=_normalised_ip(client_ip(request)),
-            action=action,
-            site=site,
-            object_type=object_type,
-            object_id=str(object_id),
-            via=via_of(request),
-            changes_json=canonical_json(changes or {}),
-            prev_hash=head.hash,
-        )
+        event.seq = head.seq + 1
+        event.prev_hash = head.hash
         event.hash = event_hash(event)
         event.save()
-        head.seq = event.seq
-        head.hash = event.hash
-        head.save(update_fields=["seq", "hash"])
+        head.seq, head.prev_hash, head.hash = event.seq, event.prev_hash, event.hash
+        head.save(update_fields=["seq", "prev_hash", "hash"])
     return event
+
+
+def one_statement_appends() -> bool:
+    """Whether the database computes hashes, so an append is one statement."""
+    return connection.vendor == "postgresql"
+
+
+# The hashed text of an event with these two values in place of its link and
+# number; PostgreSQL puts the head's hash and next number there itself. Quotes
+# inside values are escaped in JSON, so the pair occurs once, at the top level.
+_PREV_MARK, _SEQ_MARK = "@prev@", "@seq@"
+_LINK = f'"prev":"{_PREV_MARK}","seq":"{_SEQ_MARK}"'
+
+
+def append_sql(event: AuditEvent) -> tuple[str, list]:
+    """Return two common table expressions that append ``event``, and their parameters.
+
+    ``audit_head`` moves the head (or creates it, on an empty trail) and
+    ``audit_event`` inserts the event, hashed by PostgreSQL (``sha256``) over
+    the same text :func:`event_hash` checks: the event's JSON with the head's
+    hash and the next number put in. ``audit_event`` returns the event's id,
+    number, link and hash for :func:`appended`. A service that writes other
+    rows in the same statement makes its change and its audit event one
+    round trip to the database, and one atomic step.
+    """
+    body = _hash_body(event)
+    body["prev"], body["seq"] = _PREV_MARK, _SEQ_MARK
+    before, after = _hash_text(body).split(_LINK)
+    head_table = connection.ops.quote_name(AuditHead._meta.db_table)
+    event_table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    first_hash = hashlib.sha256(
+        f'{before}"prev":"{GENESIS_HASH}","seq":1{after}'.encode()
+    ).hexdigest()
+    ctes = f"""
+        audit_head AS (
+            INSERT INTO {head_table} AS head (id, seq, prev_hash, hash)
+            VALUES (1, 1, %s::text, %s::text)
+            ON CONFLICT (id) DO UPDATE
+            SET prev_hash = head.hash,
+                seq = head.seq + 1,
+                hash = encode(sha256(convert_to(
+                    %s::text || '"prev":"' || head.hash || '","seq":' || (head.seq + 1)::text
+                    || %s::text,
+                    'UTF8')), 'hex')
+            RETURNING seq, prev_hash, hash
+        ),
+        audit_event AS (
+            INSERT INTO {event_table} (
+                seq, at, actor_id, actor_label, ip, action, site_id, object_type,
+                object_id, via, changes_json, prev_hash, hash
+            )
+            SELECT audit_head.seq, %s::timestamptz, %s::bigint, %s::text, %s::inet,
+                   %s::text, %s::bigint, %s::text, %s::text, %s::text, %s::text,
+                   audit_head.prev_hash, audit_head.hash
+            FROM audit_head
+            RETURNING id, seq, prev_hash, hash
+        )
+    """
+    params = [
+        GENESIS_HASH,
+        first_hash,
+        before,
+        after,
+        event.at,
+        event.actor_id,
+        event.actor_label,
+        event.ip,
+        event.action,
+        event.site_id,
+        event.object_type,
+        event.object_id,
+        event.via,
+        event.changes_json,
+    ]
+    return ctes, params
+
+
+def appended(event: AuditEvent, row: tuple) -> None:
+    """Fill in what :func:`append_sql`'s ``audit_event`` returned: id, number, link, hash."""
+    event.pk, event.seq, event.prev_hash, event.hash = row
+    event._state.adding = False
 
 
 @dataclass

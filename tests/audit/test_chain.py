@@ -131,3 +131,42 @@ def test_an_event_says_which_way_the_change_came(world):
     # The command line's name does not stick to later changes.
     later = record("test.after")
     assert later.actor_label == "" and later.via == ""
+
+
+def test_a_trail_whose_head_is_gone_starts_again_from_the_first_link(world):
+    from registry3d.audit.models import GENESIS_HASH
+
+    tamper("DELETE FROM audit_auditevent", [])
+    tamper("DELETE FROM audit_audithead", [])
+    first = record("test.first", changes={"n": 1})
+    second = record("test.second", changes={"n": 2})
+    assert (first.seq, first.prev_hash, second.seq, second.prev_hash) == (
+        1,
+        GENESIS_HASH,
+        2,
+        first.hash,
+    )
+    assert AuditHead.objects.get().hash == second.hash
+    assert verify_chain().ok is True
+
+
+def test_awkward_text_hashes_the_same_in_python_and_in_the_database(world):
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/", REMOTE_ADDR="2001:db8::1")
+    request.user = world.alice
+    event = record(
+        "test.text",
+        request=request,
+        object_id='Zoë "quoted" \\ back',
+        changes={
+            "note": 'é, 😀, "@prev@","seq":"@seq@", \u2028',
+            "not a number": float("nan"),
+            "big": 10**20,
+        },
+    )
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.hash == event.hash
+    assert stored.ip == "2001:db8::1"
+    assert stored.changes["not a number"] == "nan"
+    assert verify_chain().ok is True
