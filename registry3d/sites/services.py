@@ -4,7 +4,9 @@ Pages, the API and the command line call these functions and nothing else,
 so each change is checked and audited in one place.
 """
 
+import functools
 import hashlib
+import json
 import re
 import secrets
 from datetime import date
@@ -14,12 +16,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from registry3d.accounts.models import RegistryRole
 from registry3d.audit.services import record
+from registry3d.lib.sql import instances, quoted, select_columns
 from registry3d.sites.errors import (
     DuplicateSite,
     DuplicateUser,
@@ -407,25 +410,49 @@ def revoke_token(token: ApiToken, *, actor=None, request: HttpRequest | None = N
     token.refresh_from_db()
 
 
+@functools.cache
+def _token_query() -> str:
+    """The one statement that finds a token with its site, owner and membership."""
+    parts = {"t": ApiToken, "s": Site, "u": User, "m": Membership}
+    columns = ", ".join(select_columns(alias, model) for alias, model in parts.items())
+    table = {alias: quoted(model._meta.db_table) for alias, model in parts.items()}
+    # The site's printer labels come along: every case write checks them.
+    aggregate = "json_agg" if connection.vendor == "postgresql" else "json_group_array"
+    printers = quoted(Printer._meta.db_table)
+    labels = f"(SELECT {aggregate}(p.label) FROM {printers} p WHERE p.site_id = t.site_id)"
+    return (
+        f"SELECT {columns}, {labels} FROM {table['t']} t"
+        f" JOIN {table['s']} s ON s.id = t.site_id"
+        f" JOIN {table['u']} u ON u.id = t.user_id"
+        f" LEFT JOIN {table['m']} m ON m.site_id = t.site_id AND m.user_id = t.user_id"
+        " WHERE t.token_hash = %s AND t.revoked_at IS NULL"
+    )
+
+
 def authenticate_token(raw: str) -> ApiToken | None:
     """Return the live token for ``raw``, or None.
 
     A token is live while it is not revoked, its owner's account is active
     and its owner is still a member of its site with a role its scope needs.
-    Its last-used time is updated at most once a minute.
+    Its last-used time is updated at most once a minute. Every API request
+    calls this, so it is one statement, not one per object.
     """
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
-    token = (
-        ApiToken.objects.select_related("site", "user")
-        .filter(token_hash=hash_token(raw), revoked_at__isnull=True)
-        .first()
-    )
-    if token is None or not token.user.is_active or not token.site.active:
+    with connection.cursor() as cursor:
+        cursor.execute(_token_query(), [hash_token(raw)])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    membership = membership_for(token.user, token.site)
-    if membership is None:
+    token, site, user, membership = instances(row, ApiToken, Site, User, Membership)
+    if not user.is_active or not site.active or membership is None:
         return None
+    labels = row[-1]
+    site.printer_labels = json.loads(labels) if isinstance(labels, str) else labels or []
+    token.site = site
+    token.user = user
+    membership.site = site
+    membership.user = user
     token.membership = membership
     now = timezone.now()
     stale = token.last_used_at is None or (
@@ -496,6 +523,7 @@ def add_printer(
                 "technology": technology,
             },
         )
+    site.__dict__.pop("printer_labels", None)  # read with a token, now one short
     return printer
 
 

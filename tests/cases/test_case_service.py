@@ -171,3 +171,35 @@ def test_patient_keys_are_stable_per_site_and_differ_between_sites(world):
     assert patient_key("SITEA", "12-345 678") == patient_key("SITEA", "12345678")
     assert patient_key("SITEA", "12345678") != patient_key("SITEB", "12345678")
     assert len(patient_key("SITEA", "12345678")) == 64
+
+
+def test_a_refused_new_case_inside_a_transaction_leaves_the_transaction_usable(world, printers):
+    from django.db import transaction
+
+    save(world, printers[0])
+    with transaction.atomic():
+        with pytest.raises(CaseExists):
+            save(world, printers[0], create_only=True)
+        save(world, printers[0], uid="C-2", create_only=True)
+    assert sorted(Case.objects.values_list("case_uid", flat=True)) == ["C-1", "C-2"]
+    assert CaseVersion.objects.count() == 2
+    assert AuditEvent.objects.filter(action="case.submitted").count() == 2
+    assert verify_chain().ok
+
+
+def test_a_new_case_is_stored_whole_with_its_version_and_event(world, printers):
+    data = a_case(4, printers[0])
+    result = save(world, printers[0], uid="C-9", create_only=True, data=data)
+    stored = Case.objects.get(pk=result.case.pk)
+    assert stored.data == result.case.data == data
+    assert abs((stored.updated_at - stored.created_at).total_seconds()) < 1
+    assert (stored.created_by, stored.site, stored.code) == (
+        world.alice,
+        world.site_a,
+        result.case.code,
+    )
+    version = CaseVersion.objects.get(case=stored)
+    assert (version.version, version.data, version.changed_by) == (1, stored.data, world.alice)
+    event = AuditEvent.objects.get(object_id="C-9")
+    assert event.changes["elements"]["age_years"] == [None, stored.data["age_years"]]
+    assert data["object_type"] == stored.object_type
