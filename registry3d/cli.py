@@ -253,7 +253,78 @@ def worker(batch, interval):
     args = ["--interval", str(interval), "--no-startup-delay"]
     if batch:
         args.append("--batch")
+    else:
+        _start_reminders()
     call_command("db_worker", *args)
+
+
+REMINDER_SWEEP_SECONDS = 15 * 60
+
+
+def _start_reminders() -> None:
+    """Beside the job queue, expire and remind physician questionnaires every 15 minutes."""
+    import threading
+
+    from django.db import connection
+
+    from registry3d.questionnaires.services import send_reminders
+
+    def sweep():
+        while True:
+            try:
+                counts = send_reminders()
+                if any(counts.values()):
+                    click.echo(
+                        f"questionnaires: {counts['reminded']} reminded, "
+                        f"{counts['expired']} expired"
+                    )
+            except Exception as exc:  # noqa: BLE001 - the next sweep tries again
+                click.echo(f"questionnaire reminders failed: {exc}", err=True)
+            finally:
+                connection.close()
+            stop.wait(REMINDER_SWEEP_SECONDS)
+
+    stop = threading.Event()
+    threading.Thread(target=sweep, name="questionnaire-reminders", daemon=True).start()
+
+
+@main.group()
+def questionnaire():
+    """Physician questionnaires: reminders, expiry and response rates."""
+
+
+@questionnaire.command("remind")
+@needs_django
+def questionnaire_remind():
+    """Expire questionnaires past their period and send the reminders due (7 and 14 days).
+
+    `registry3d worker` does this every 15 minutes; run it from cron when no
+    worker runs.
+    """
+    from registry3d.questionnaires.services import send_reminders
+
+    counts = send_reminders()
+    click.echo(f"{counts['reminded']} reminded, {counts['expired']} expired")
+
+
+@questionnaire.command("rates")
+@click.option("--site", "site_code", default=None, help="One site's code; all sites if left out.")
+@needs_django
+def questionnaire_rates(site_code):
+    """How many questionnaires were sent, opened, answered and expired."""
+    from registry3d.questionnaires.services import rates
+    from registry3d.sites.models import Site
+
+    site = None
+    if site_code:
+        site = Site.objects.filter(code=site_code).first()
+        if site is None:
+            raise click.ClickException(f"No site {site_code}")
+    r = rates(site)
+    click.echo(
+        f"sent {r.sent} · opened {r.opened} · answered {r.answered} · expired {r.expired} · "
+        f"waiting {r.waiting} · response rate {r.response_percent}"
+    )
 
 
 # --- sites and people -----------------------------------------------------------------

@@ -150,7 +150,66 @@ def load_demo_cases(progress=None) -> int:
                     )
                     if not draft and rng.random() < 0.02:
                         withdraw_case(result.case, "Duplicate of another case", actor=person)
+                    elif not draft:
+                        _demo_questionnaire(result.case, rng, person)
                     created += 1
                     if progress is not None:
                         progress()
     return created
+
+
+def _demo_questionnaire(case, rng: random.Random, person) -> None:
+    """Give a demo case the questionnaire history a real one would have.
+
+    Cases that hold answers were answered; of the others some were never
+    sent, some wait, some expired. Written directly: no e-mail leaves.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from registry3d.dictionary import registry
+    from registry3d.questionnaires.models import (
+        QuestionnaireRequest,
+        QuestionnaireResponse,
+        RequestStatus,
+        Specialty,
+    )
+
+    answered = "respondent_role" in case.data
+    if not answered and rng.random() < 0.5:
+        return
+    year, month = map(int, case.case_month.split("-"))
+    sent_at = datetime(year, month, 1, 9, tzinfo=UTC) + timedelta(days=rng.randint(5, 25))
+    now = datetime.now(UTC)
+    expires_at = sent_at + timedelta(days=30)
+    if answered:
+        status = RequestStatus.ANSWERED
+    elif expires_at > now:
+        status = RequestStatus.SENT
+    else:
+        status = RequestStatus.EXPIRED
+    answered_at = sent_at + timedelta(days=rng.choice([0, 1, 2, 3, 6, 9, 15])) if answered else None
+    questionnaire = QuestionnaireRequest.objects.create(
+        site=case.site,
+        case=case,
+        status=status,
+        email=f"physician{rng.randint(1, 40)}@{case.site.code.lower()}.example.org",
+        specialty=rng.choice(Specialty.values[:-1]),
+        created_by=person,
+        sent_at=sent_at,
+        expires_at=expires_at,
+        last_sent_at=sent_at,
+        reminders_sent=sum(
+            1 for days in (7, 14) if sent_at + timedelta(days=days) <= (answered_at or now)
+        ),
+        opened_at=answered_at or (sent_at + timedelta(days=2) if rng.random() < 0.3 else None),
+        answered_at=answered_at,
+        closed_at=expires_at if status == RequestStatus.EXPIRED else None,
+    )
+    if answered:
+        dictionary = registry.current().dictionary
+        names = [e.name for s in dictionary.questionnaire_sections() for e in s.elements]
+        QuestionnaireResponse.objects.create(
+            request=questionnaire,
+            answers={n: case.data[n] for n in names if n in case.data},
+            case_version=case.version,
+        )

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "registry3d.dictionary",
     "registry3d.cases",
     "registry3d.intake",
+    "registry3d.questionnaires",
     "registry3d.api",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -291,3 +292,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, REGISTRY3D_API_MAX_BODY_BYTES)
 # The data dictionary file; the one shipped with the registry by default.
 REGISTRY3D_DICTIONARY = env_str("REGISTRY3D_DICTIONARY")
 API_TOKEN_TOUCH_SECONDS = 60
+# Physician questionnaires: how long a link works, when reminders go (days
+# after the first e-mail, at most two), and how many unknown or dead links
+# one address may open in an hour before it must wait.
+REGISTRY3D_QUESTIONNAIRE_DAYS = env_int("REGISTRY3D_QUESTIONNAIRE_DAYS", 30, minimum=1)
+REGISTRY3D_QUESTIONNAIRE_REMINDER_DAYS = (7, 14)
+REGISTRY3D_QUESTIONNAIRE_BAD_LINKS_PER_HOUR = env_int(
+    "REGISTRY3D_QUESTIONNAIRE_BAD_LINKS_PER_HOUR", 20, minimum=1
+)

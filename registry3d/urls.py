@@ -5,6 +5,7 @@ from django.urls import include, path, reverse
 
 from registry3d.api.api import api
 from registry3d.audit import views as audit_views
+from registry3d.questionnaires import views as questionnaire_views
 from registry3d.sites import views as site_views
 
 
@@ -24,6 +25,8 @@ urlpatterns = [
     path("sites/", include("registry3d.sites.urls")),
     path("audit/", audit_views.registry_audit, name="registry_audit"),
     path("dictionary/", include("registry3d.dictionary.urls")),
+    path("q/<str:token>/", questionnaire_views.link, name="questionnaire_link"),
+    path("questionnaires/", include("registry3d.questionnaires.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

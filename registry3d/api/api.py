@@ -23,6 +23,7 @@ from registry3d.api.common import (
 )
 from registry3d.api.imports import router as imports_router
 from registry3d.api.intake import router as intake_router
+from registry3d.api.questionnaires import router as questionnaires_router
 from registry3d.sites import services
 from registry3d.sites.errors import SiteError
 from registry3d.sites.models import ApiToken, Printer
@@ -244,6 +245,7 @@ api.add_router("/v1/", v1)
 api.add_router("/v1/", cases_router)
 api.add_router("/v1/", imports_router)
 api.add_router("/v1/", intake_router)
+api.add_router("/v1/", questionnaires_router)
 
 
 class StatusOut(Schema):

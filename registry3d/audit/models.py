@@ -26,6 +26,14 @@ ACTION_WORDS = {
     "auth.password_reset": "reset their password",
     "auth.two_factor_enabled": "turned on two-factor log-in",
     "auth.two_factor_disabled": "turned off two-factor log-in",
+    "questionnaire.sent": "sent a physician questionnaire",
+    "questionnaire.reminded": "reminded the physician",
+    "questionnaire.answered": "answered the physician questionnaire",
+    "questionnaire.expired": "let a physician questionnaire expire",
+    "questionnaire.cancelled": "cancelled a physician questionnaire",
+    "questionnaire.ask_later": "chose to ask the physician later",
+    "questionnaire.not_applicable": "marked the physician questionnaire not applicable",
+    "questionnaire.bad_link": "opened a questionnaire link that is not valid",
 }
 
 

@@ -13,6 +13,8 @@ from registry3d.cases.models import Case, CaseStatus
 from registry3d.dictionary import derive, forms, registry
 from registry3d.dictionary.validation import Problem
 from registry3d.lib.pseudonym import patient_key
+from registry3d.questionnaires import services as questionnaires
+from registry3d.questionnaires.models import Specialty
 from registry3d.sites.middleware import remember_site
 from registry3d.sites.models import SiteRole
 from registry3d.sites.services import get_site_for_user, membership_for
@@ -254,6 +256,8 @@ def case_detail(request, code, case_uid):
     remember_site(request, site)
     dictionary = registry.current().dictionary
     history = list(case.versions.select_related("changed_by").order_by("-version"))
+    questionnaire = questionnaires.for_case(case)
+    response = getattr(questionnaire, "response", None) if questionnaire else None
     return render(
         request,
         "cases/case_detail.html",
@@ -266,6 +270,11 @@ def case_detail(request, code, case_uid):
                 for d in dictionary.derived
             ],
             "history": history,
+            "questionnaire": questionnaire,
+            "questionnaire_problem": ""
+            if response is None or response.case_version
+            else "see the audit trail",
+            "specialties": Specialty.choices,
         },
     )
 

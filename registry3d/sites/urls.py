@@ -3,6 +3,7 @@ from django.urls import path
 from registry3d.audit import views as audit_views
 from registry3d.cases import views as case_views
 from registry3d.intake import views as intake_views
+from registry3d.questionnaires import views as questionnaire_views
 from registry3d.sites import views
 
 urlpatterns = [
@@ -38,6 +39,11 @@ urlpatterns = [
         "<str:code>/cases/<str:case_uid>/withdraw/",
         case_views.case_withdraw,
         name="case_withdraw",
+    ),
+    path(
+        "<str:code>/cases/<str:case_uid>/questionnaire/",
+        questionnaire_views.case_action,
+        name="case_questionnaire",
     ),
     path(
         "<str:code>/printers/<uuid:printer>/active/",

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from registry3d.audit.models import AuditEvent
+from registry3d.questionnaires import services as questionnaires
 from registry3d.sites import services
 from registry3d.sites.errors import SiteError
 from registry3d.sites.forms import InviteForm, OrCostForm, PrinterForm, RoleForm, TokenForm
@@ -60,6 +61,7 @@ def site_home(request, code):
         "printers": site.printers.filter(active=True),
         "token_count": site.tokens.filter(revoked_at__isnull=True).count(),
         "case_counts": _case_counts(site),
+        "questionnaire_rates": questionnaires.rates(site),
         "can_write": request.user.is_registry_admin
         or (membership is not None and membership.allows(SiteRole.CONTRIBUTOR)),
         "recent_events": (
