@@ -254,20 +254,22 @@ def worker(batch, interval):
     if batch:
         args.append("--batch")
     else:
-        _start_reminders()
+        _start_sweeps()
     call_command("db_worker", *args)
 
 
-REMINDER_SWEEP_SECONDS = 15 * 60
+SWEEP_SECONDS = 15 * 60
 
 
-def _start_reminders() -> None:
-    """Beside the job queue, expire and remind physician questionnaires every 15 minutes."""
+def _start_sweeps() -> None:
+    """Beside the job queue, every 15 minutes: questionnaire reminders and expiry,
+    and the reports' snapshot brought up to date with the cases changed since."""
     import threading
 
     from django.db import connection
 
     from registry3d.questionnaires.services import send_reminders
+    from registry3d.reports import snapshot
 
     def sweep():
         while True:
@@ -278,11 +280,12 @@ def _start_reminders() -> None:
                         f"questionnaires: {counts['reminded']} reminded, "
                         f"{counts['expired']} expired"
                     )
+                snapshot.build()
             except Exception as exc:  # noqa: BLE001 - the next sweep tries again
-                click.echo(f"questionnaire reminders failed: {exc}", err=True)
+                click.echo(f"background sweep failed: {exc}", err=True)
             finally:
                 connection.close()
-            stop.wait(REMINDER_SWEEP_SECONDS)
+            stop.wait(SWEEP_SECONDS)
 
     stop = threading.Event()
     threading.Thread(target=sweep, name="questionnaire-reminders", daemon=True).start()

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "registry3d.cases",
     "registry3d.intake",
     "registry3d.questionnaires",
+    "registry3d.reports",
     "registry3d.api",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -297,6 +298,9 @@ API_TOKEN_TOUCH_SECONDS = 60
 # one address may open in an hour before it must wait.
 REGISTRY3D_QUESTIONNAIRE_DAYS = env_int("REGISTRY3D_QUESTIONNAIRE_DAYS", 30, minimum=1)
 REGISTRY3D_QUESTIONNAIRE_REMINDER_DAYS = (7, 14)
+# Reports: a site whose data completeness for the period is below this share
+# sees its own figures and what is missing, not the comparison.
+REGISTRY3D_REPORT_MIN_COMPLETENESS = env_float("REGISTRY3D_REPORT_MIN_COMPLETENESS", 0.8, minimum=0)
 REGISTRY3D_QUESTIONNAIRE_BAD_LINKS_PER_HOUR = env_int(
     "REGISTRY3D_QUESTIONNAIRE_BAD_LINKS_PER_HOUR", 20, minimum=1
 )

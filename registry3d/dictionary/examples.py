@@ -240,6 +240,23 @@ def synthetic_case(
             est_procedure_time_saved_min=int(rng.gauss(38.5, 30)),
             would_request_again=rng.choice(likert[3:]),
         )
+        changed = rng.random() < 0.55
+        case["plan_change_type"] = (
+            [
+                rng.choice(
+                    ["approach_changed", "implant_or_device_size_changed", "procedure_changed"]
+                )
+            ]
+            if changed
+            else ["none"]
+        )
+    scenarios = [
+        s["id"]
+        for s in (dictionary.references.get("appropriateness.yaml") or {}).get("scenarios") or []
+        if s.get("organ_system") == case["organ_system"]
+    ]
+    if scenarios and rng.random() < 0.6:
+        case["appropriateness_scenario"] = rng.choice(scenarios)
     return case
 
 

@@ -1,0 +1,225 @@
+"""The reports' snapshot: one row per submitted case, in a Parquet file.
+
+Reports never read case JSON: they read this columnar snapshot, built from
+the cases by :func:`case_row` (the only place that knows which case element
+feeds which report column) and refreshed incrementally — only cases changed
+since the last build are read again.
+"""
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+from django.conf import settings
+
+from registry3d.cases.models import Case, CaseStatus
+from registry3d.dictionary import derive, registry
+
+CPT_CODES = ("0559T", "0560T", "0561T", "0562T")
+SEGMENTATION = ("effort_segmentation_clinician", "effort_segmentation_non_clinician")
+DESIGN = ("effort_cad_clinician", "effort_cad_non_clinician")
+POST_PROCESSING = (
+    "effort_prep_post_processing_clinician",
+    "effort_prep_post_processing_non_clinician",
+)
+# The case elements the metrics read; a case's completeness is the share of
+# them it holds (questionnaire answers are counted by their own metric).
+COMPLETENESS_ELEMENTS = (
+    *SEGMENTATION,
+    *DESIGN,
+    *POST_PROCESSING,
+    "turnaround_days",
+    "appropriateness_scenario",
+    "procedure_performed",
+)
+SCHEMA = {
+    "case_id": pl.Int64,
+    "site_id": pl.Int64,
+    "site_code": pl.String,
+    "facility_type": pl.String,
+    "site_region": pl.String,
+    "case_month": pl.String,
+    "quarter": pl.String,
+    "year": pl.Int32,
+    "organ_system": pl.String,
+    "object_type": pl.String,
+    "technology": pl.String,
+    **{f"units_{code}": pl.Int32 for code in CPT_CODES},
+    "segmentation_min": pl.Float64,
+    "design_min": pl.Float64,
+    "printing_min": pl.Float64,
+    "post_processing_min": pl.Float64,
+    "staff_min": pl.Float64,
+    "turnaround_days": pl.Float64,
+    "material_cost_usd": pl.Float64,
+    "part_count": pl.Int32,
+    "material_cost_per_part_usd": pl.Float64,
+    "answered": pl.Boolean,
+    "plan_changed": pl.Boolean,
+    "time_saved_min": pl.Float64,
+    "usefulness": pl.Float64,
+    "appropriateness": pl.String,
+    "completeness": pl.Float64,
+    "missing": pl.String,  # the completeness elements the case lacks, ';'-joined
+    "updated_at": pl.Datetime("us", "UTC"),
+}
+
+
+def quarter_of(case_month: str) -> str:
+    """``2026-08`` → ``2026Q3``."""
+    year, month = case_month.split("-")
+    return f"{year}Q{(int(month) - 1) // 3 + 1}"
+
+
+def _minutes(data: dict, names) -> float | None:
+    values = [data.get(n) for n in names]
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return float(sum(numbers)) if numbers else None
+
+
+def _number(value) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _scenario_categories(dictionary) -> dict[str, str]:
+    table = dictionary.references.get("appropriateness.yaml") or {}
+    return {s["id"]: s.get("category") or "" for s in table.get("scenarios") or []}
+
+
+def case_row(case: Case, site, dictionary, scenarios: dict[str, str]) -> dict:
+    """The snapshot row of one submitted case."""
+    data = case.data
+    derived = derive.derive(dictionary, data)
+    prints = [p for p in data.get("prints") or [] if isinstance(p, dict)]
+    units = {code: 0 for code in CPT_CODES}
+    for line in data.get("cpt_lines") or []:
+        if isinstance(line, dict) and line.get("code") in units:
+            units[line["code"]] += int(line.get("units") or 1)
+    post = _minutes(data, POST_PROCESSING)
+    machine = sum(
+        p["post_processing_machine_minutes"]
+        for p in prints
+        if isinstance(p.get("post_processing_machine_minutes"), int)
+    )
+    if post is not None or machine:
+        post = (post or 0.0) + machine
+    printing = [p.get("print_time_minutes") for p in prints]
+    printing_min = (
+        float(sum(v for v in printing if isinstance(v, int)))
+        if any(isinstance(v, int) for v in printing)
+        else None
+    )
+    material = _number(derived.get("total_material_cost_usd"))
+    parts = int(derived.get("part_count") or 0)
+    answered = "respondent_role" in data
+    change = data.get("plan_change_type")
+    plan_changed = None
+    if answered and isinstance(change, list) and change:
+        plan_changed = change != ["none"]
+    usefulness = data.get("ua_important")
+    scenario = data.get("appropriateness_scenario")
+    missing = [n for n in COMPLETENESS_ELEMENTS if data.get(n) in (None, "", [], "unknown")]
+    return {
+        "case_id": case.pk,
+        "site_id": site.pk,
+        "site_code": site.code,
+        "facility_type": site.facility_type,
+        "site_region": site.region,
+        "case_month": case.case_month,
+        "quarter": quarter_of(case.case_month),
+        "year": int(case.case_month[:4]),
+        "organ_system": case.organ_system,
+        "object_type": case.object_type,
+        "technology": case.technology,
+        **{f"units_{code}": units[code] for code in CPT_CODES},
+        "segmentation_min": _minutes(data, SEGMENTATION),
+        "design_min": _minutes(data, DESIGN),
+        "printing_min": printing_min,
+        "post_processing_min": post,
+        "staff_min": _number(derived.get("total_effort_minutes")),
+        "turnaround_days": _number(data.get("turnaround_days")),
+        "material_cost_usd": material,
+        "part_count": parts,
+        "material_cost_per_part_usd": round(material / parts, 2)
+        if material is not None and parts
+        else None,
+        "answered": answered,
+        "plan_changed": plan_changed,
+        "time_saved_min": _number(data.get("est_procedure_time_saved_min")) if answered else None,
+        "usefulness": float(usefulness) if answered and str(usefulness or "").isdigit() else None,
+        "appropriateness": scenarios.get(scenario, "") if scenario else "",
+        "completeness": 1 - len(missing) / len(COMPLETENESS_ELEMENTS),
+        "missing": ";".join(missing),
+        "updated_at": case.updated_at,
+    }
+
+
+def snapshot_path() -> Path:
+    return Path(settings.VAR_DIR) / "reports" / "cases.parquet"
+
+
+def _state_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def build(path: Path | None = None, *, full: bool = False, batch_size: int = 5000) -> dict:
+    """Write or refresh the snapshot; return what was done.
+
+    Without ``full``, only cases changed since the last build are read again;
+    withdrawn, draft and removed cases leave the snapshot. The new file
+    replaces the old one at once (written beside it, then renamed), so
+    readers never see half a snapshot.
+    """
+    path = path or snapshot_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state_file = _state_path(path)
+    since = None
+    if not full and path.exists() and state_file.exists():
+        since = datetime.fromisoformat(json.loads(state_file.read_text())["built_from"])
+    started = datetime.now(UTC)
+    dictionary = registry.current().dictionary
+    scenarios = _scenario_categories(dictionary)
+    cases = Case.objects.select_related("site").order_by("pk")
+    if since is not None:
+        cases = cases.filter(updated_at__gte=since)
+    frames, read = [], 0
+    rows: list[dict] = []
+    changed_ids: list[int] = []
+    for case in cases.iterator(chunk_size=batch_size):
+        read += 1
+        changed_ids.append(case.pk)
+        if case.status == CaseStatus.SUBMITTED and case.case_month:
+            rows.append(case_row(case, case.site, dictionary, scenarios))
+        if len(rows) >= batch_size:
+            frames.append(pl.DataFrame(rows, schema=SCHEMA))
+            rows = []
+    if rows:
+        frames.append(pl.DataFrame(rows, schema=SCHEMA))
+    fresh = pl.concat(frames) if frames else pl.DataFrame(schema=SCHEMA)
+    if since is not None:
+        # Cases are never deleted: a withdrawn one changed, so it was read again.
+        kept = pl.read_parquet(path).filter(~pl.col("case_id").is_in(changed_ids))
+        table = pl.concat([kept, fresh]).sort("case_id")
+    else:
+        table = fresh.sort("case_id")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".parquet")
+    os.close(handle)
+    table.write_parquet(temporary)
+    os.replace(temporary, path)
+    state_file.write_text(
+        json.dumps({"built_from": started.isoformat(), "rows": table.height, "read": read})
+    )
+    return {"rows": table.height, "read": read, "incremental": since is not None}
+
+
+def load(path: Path | None = None) -> pl.DataFrame:
+    """The snapshot, built first if there is none."""
+    path = path or snapshot_path()
+    if not path.exists():
+        build(path)
+    return pl.read_parquet(path)
