@@ -330,6 +330,71 @@ def questionnaire_rates(site_code):
     )
 
 
+# --- reports ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--site", "site_code", default=None, help="The site whose feedback report to write.")
+@click.option("--national", "is_national", is_flag=True, help="The national evidence report.")
+@click.option(
+    "--period",
+    required=True,
+    help="A quarter (2026Q3), a range of quarters (2025Q4-2026Q3) or a year (2026).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write: .pdf, or .pdf or .csv for the national report.",
+)
+@needs_django
+def report(site_code, is_national, period, out):
+    """Write a site's quarterly feedback report or the national evidence report.
+
+    The reports' snapshot is brought up to date first, so the report holds
+    every case submitted until now. The site report compares the site with
+    the registry and its peers; the national report (--national) gives
+    volumes per CPT code and value by indication, region and technology,
+    suppressing every figure from fewer than 11 cases.
+    """
+    from registry3d.reports import national, snapshot
+    from registry3d.sites import services
+
+    if bool(site_code) == bool(is_national):
+        raise click.ClickException("Give either --site CODE or --national")
+    ending = out.suffix.lower()
+    allowed = (".pdf", ".csv") if is_national else (".pdf",)
+    if ending not in allowed:
+        raise click.ClickException(f"--out must end in {' or '.join(allowed)}, not {out.name!r}")
+    try:
+        filters = national.parse_period(period)
+    except national.PeriodError as exc:
+        raise click.ClickException(str(exc)) from None
+    target_site = services.find_site(site_code) if site_code else None
+    if not out.parent.is_dir():
+        raise click.ClickException(f"No folder {str(out.parent)!r} to write {out.name} into")
+    snapshot.build()
+    df = snapshot.load()
+    if target_site is not None:
+        from registry3d.reports.pdf import site_pdf
+
+        out.write_bytes(site_pdf(target_site, filters, df))
+        cases = (filters.apply(df)["site_code"] == target_site.code).sum()
+        period_text = national.period_label(filters)
+        click.echo(f"Wrote {out} ({target_site.code}, {period_text}, {cases} cases)")
+        return
+    result = national.national_report(df, filters)
+    if ending == ".csv":
+        out.write_text(national.to_csv(result), encoding="utf-8", newline="")
+    else:
+        from registry3d.reports.pdf import national_pdf
+
+        out.write_bytes(national_pdf(result))
+    click.echo(
+        f"Wrote {out} (national, {result.period}, {result.cases} cases from {result.sites} sites)"
+    )
+
+
 # --- sites and people -----------------------------------------------------------------
 
 

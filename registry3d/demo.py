@@ -16,6 +16,11 @@ DEMO_SITES = [
     ("DEMO01", "Demo University Hospital", "US", "Ohio", "academic", date(2024, 3, 1)),
     ("DEMO02", "Demo Children's Hospital", "US", "California", "childrens", date(2024, 9, 15)),
     ("DEMO03", "Demo Community Medical Center", "US", "Texas", "community", date(2025, 6, 2)),
+    # Smaller sites, so the dashboard has enough sites to compare with.
+    ("DEMO04", "Demo Lakeside Community Hospital", "US", "Ohio", "community", date(2024, 5, 6)),
+    ("DEMO05", "Demo State University Hospital", "US", "Michigan", "academic", date(2024, 2, 12)),
+    ("DEMO06", "Demo Veterans Medical Center", "US", "Virginia", "government", date(2024, 11, 4)),
+    ("DEMO07", "Demo Orthopedic Practice", "US", "Ohio", "private_practice", date(2025, 1, 20)),
 ]
 
 # e-mail, full name, registry role, [(site, role), ...]
@@ -32,6 +37,11 @@ DEMO_PEOPLE = [
     ("viewer@demo01.example.org", "Bob Viewer", "", [("DEMO01", "viewer")]),
     ("manager@demo02.example.org", "Carol Manager", "", [("DEMO02", "manager")]),
     ("manager@demo03.example.org", "Ed Manager", "", [("DEMO03", "manager")]),
+    ("manager@demo04.example.org", "Flo Manager", "", [("DEMO04", "manager")]),
+    ("manager@demo05.example.org", "Gus Manager", "", [("DEMO05", "manager")]),
+    ("contributor@demo05.example.org", "Hal Engineer", "", [("DEMO05", "contributor")]),
+    ("manager@demo06.example.org", "Ivy Manager", "", [("DEMO06", "manager")]),
+    ("manager@demo07.example.org", "Jo Manager", "", [("DEMO07", "manager")]),
 ]
 
 # Cases per demo site, and who enters them.
@@ -39,6 +49,10 @@ DEMO_CASES = {
     "DEMO01": (1500, "contributor@demo01.example.org"),
     "DEMO02": (1000, "contributor@demo01.example.org"),
     "DEMO03": (500, "manager@demo03.example.org"),
+    "DEMO04": (300, "manager@demo04.example.org"),
+    "DEMO05": (280, "contributor@demo05.example.org"),
+    "DEMO06": (250, "manager@demo06.example.org"),
+    "DEMO07": (230, "manager@demo07.example.org"),
 }
 
 DEMO_PRINTERS = [
@@ -48,6 +62,14 @@ DEMO_PRINTERS = [
     ("DEMO02", "J5-1", "Stratasys", "J5 DentaJet", "material_jetting"),
     ("DEMO02", "FORM3BL", "Formlabs", "Form 3BL", "vat_photopolymerization"),
     ("DEMO03", "F370", "Stratasys", "F370", "material_extrusion"),
+    ("DEMO04", "FORM3B-1", "Formlabs", "Form 3B+", "vat_photopolymerization"),
+    ("DEMO04", "UM-S5", "UltiMaker", "S5", "material_extrusion"),
+    ("DEMO05", "J850-1", "Stratasys", "J850 Digital Anatomy", "material_jetting"),
+    ("DEMO05", "FORM3B-1", "Formlabs", "Form 3B+", "vat_photopolymerization"),
+    ("DEMO06", "F370", "Stratasys", "F370", "material_extrusion"),
+    ("DEMO06", "FORM3BL", "Formlabs", "Form 3BL", "vat_photopolymerization"),
+    ("DEMO07", "FUSE1", "Formlabs", "Fuse 1+", "powder_bed_fusion"),
+    ("DEMO07", "FORM3B-1", "Formlabs", "Form 3B+", "vat_photopolymerization"),
 ]
 
 

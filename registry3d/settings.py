@@ -265,6 +265,8 @@ LOGGING = {
         # axes logs every attempt with the username; our audit trail already
         # records them with less detail.
         "axes": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 

@@ -27,6 +27,7 @@ urlpatterns = [
     path("dictionary/", include("registry3d.dictionary.urls")),
     path("q/<str:token>/", questionnaire_views.link, name="questionnaire_link"),
     path("questionnaires/", include("registry3d.questionnaires.urls")),
+    path("reports/", include("registry3d.reports.urls_national")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

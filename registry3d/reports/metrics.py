@@ -449,7 +449,9 @@ def funnel(df: pl.DataFrame, metric: Metric, site_code: str) -> dict:
         point = (own.height, float(own[metric.column].cast(pl.Float64).mean()))
     if rate is None or total < MIN_CASES or sites < MIN_SITES:
         return {"rate": None, "point": point, "limits": [], "suppressed": True}
-    largest = max(own.height, data.group_by("site_id").len()["len"].max(), 20)
+    # Limits up to twice the site's own count: the largest site's volume is
+    # another site's figure.
+    largest = max(2 * own.height, 20)
     sizes = sorted({max(1, int(largest * k / 60)) for k in range(1, 61)} | {1, 2, 5, 10})
     limits = []
     for n in sizes:
@@ -489,7 +491,5 @@ def benchmark_table(df: pl.DataFrame, filters: Filters | None = None) -> pl.Data
         value = pl.when(pl.col(f"{metric.name}__n") > 0).then(pl.col(metric.name))
         known = value.count()
         # rank("average") counts ties as half below, half above: (below + (equal+1)/2).
-        ranks.append(
-            ((value.rank("average") - 0.5) / known * 100).alias(f"{metric.name}__rank")
-        )
+        ranks.append(((value.rank("average") - 0.5) / known * 100).alias(f"{metric.name}__rank"))
     return table.with_columns(ranks).sort("site_code")

@@ -101,12 +101,9 @@ def case_row(case: Case, site, dictionary, scenarios: dict[str, str]) -> dict:
         if isinstance(line, dict) and line.get("code") in units:
             units[line["code"]] += int(line.get("units") or 1)
     post = _minutes(data, POST_PROCESSING)
-    machine = sum(
-        p["post_processing_machine_minutes"]
-        for p in prints
-        if isinstance(p.get("post_processing_machine_minutes"), int)
-    )
-    if post is not None or machine:
+    # One figure for all prints of the case (an element of the case, not of a print).
+    machine = _number(data.get("post_processing_machine_minutes"))
+    if machine is not None:
         post = (post or 0.0) + machine
     printing = [p.get("print_time_minutes") for p in prints]
     printing_min = (
@@ -211,9 +208,10 @@ def build(path: Path | None = None, *, full: bool = False, batch_size: int = 500
     os.close(handle)
     table.write_parquet(temporary)
     os.replace(temporary, path)
-    state_file.write_text(
-        json.dumps({"built_from": started.isoformat(), "rows": table.height, "read": read})
-    )
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".json")
+    with os.fdopen(handle, "w") as out:
+        json.dump({"built_from": started.isoformat(), "rows": table.height, "read": read}, out)
+    os.replace(temporary, state_file)
     return {"rows": table.height, "read": read, "incremental": since is not None}
 
 

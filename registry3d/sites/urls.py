@@ -4,6 +4,8 @@ from registry3d.audit import views as audit_views
 from registry3d.cases import views as case_views
 from registry3d.intake import views as intake_views
 from registry3d.questionnaires import views as questionnaire_views
+from registry3d.reports import pdf_views
+from registry3d.reports import views as report_views
 from registry3d.sites import views
 
 urlpatterns = [
@@ -31,6 +33,8 @@ urlpatterns = [
         name="import_problems",
     ),
     path("<str:code>/cases/", case_views.case_list, name="case_list"),
+    path("<str:code>/dashboard/", report_views.site_dashboard, name="site_dashboard"),
+    path("<str:code>/dashboard/report.pdf", pdf_views.site_report_pdf, name="site_report_pdf"),
     path("<str:code>/cases/new/", case_views.case_edit, name="case_new"),
     path("<str:code>/cases/check/", case_views.case_check, name="case_check"),
     path("<str:code>/cases/<str:case_uid>/", case_views.case_detail, name="case_detail"),
