@@ -116,7 +116,9 @@ def new_event(
     ``target`` is any model instance; its class name and public identifier
     (``code``, else ``email``) are recorded.
     """
-    if actor is None and request is not None and request.user.is_authenticated:
+    # The request's user acts unless the caller names the actor or labels one
+    # (a physician's link, the registry itself).
+    if actor is None and not actor_label and request is not None and request.user.is_authenticated:
         actor = request.user
     if target is not None:
         object_type = object_type or type(target).__name__.lower()

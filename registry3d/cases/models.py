@@ -53,6 +53,8 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["site", "status", "case_month"]),
             models.Index(fields=["site", "updated_at", "id"]),
+            # The reports' snapshot reads the cases changed since its last build.
+            models.Index(fields=["updated_at", "id"]),
             models.Index(fields=["organ_system"]),
             models.Index(fields=["object_type"]),
             models.Index(fields=["technology"]),

@@ -98,13 +98,11 @@ def send(
         questionnaire.save()
         kind = "resent" if existing is not None and existing.sent_at else "first"
         _send_link(questionnaire, kind, request, now)
-        record(
+        _audit(
             "questionnaire.sent",
+            case,
             actor=actor,
             request=request,
-            site=case.site,
-            object_type="case",
-            object_id=case.case_uid,
             changes={"to": email, "specialty": specialty, "link": kind},
         )
     return questionnaire
@@ -125,13 +123,11 @@ def set_aside(
         questionnaire.created_by = questionnaire.created_by or actor
         questionnaire.closed_at = timezone.now()
         questionnaire.save()
-        record(
+        _audit(
             f"questionnaire.{status}",
+            case,
             actor=actor,
             request=request,
-            site=case.site,
-            object_type="case",
-            object_id=case.case_uid,
         )
     return questionnaire
 
@@ -163,15 +159,18 @@ def cancel(case: Case, *, actor=None, request: HttpRequest | None = None) -> Que
         questionnaire.status = RequestStatus.CANCELLED
         questionnaire.closed_at = timezone.now()
         questionnaire.save(update_fields=["status", "closed_at"])
-        record(
+        _audit(
             "questionnaire.cancelled",
+            case,
             actor=actor,
             request=request,
-            site=case.site,
-            object_type="case",
-            object_id=case.case_uid,
         )
     return questionnaire
+
+
+def _audit(action: str, case: Case, **details) -> None:
+    """Record a questionnaire event under its case, as every one of them is."""
+    record(action, site=case.site, object_type="case", object_id=case.case_uid, **details)
 
 
 def _locked_case(case: Case) -> Case:
@@ -353,14 +352,12 @@ def answer(
             locked.status = RequestStatus.ANSWERED
             locked.answered_at = now
             locked.save(update_fields=["status", "answered_at"])
-            record(
+            _audit(
                 "questionnaire.answered",
+                locked.case,
                 request=request,
                 actor=user if user is not None and user.is_authenticated else None,
                 actor_label="" if user is not None and user.is_authenticated else "physician link",
-                site=locked.site,
-                object_type="case",
-                object_id=locked.case.case_uid,
                 changes={"answers": answers, **outcome},
             )
     except IntegrityError:
@@ -424,11 +421,9 @@ def _expire(pk: int, now: datetime) -> int:
         questionnaire.status = RequestStatus.EXPIRED
         questionnaire.closed_at = now
         questionnaire.save(update_fields=["status", "closed_at"])
-        record(
+        _audit(
             "questionnaire.expired",
-            site=questionnaire.site,
-            object_type="case",
-            object_id=questionnaire.case.case_uid,
+            questionnaire.case,
             actor_label="registry",
         )
     return 1
@@ -452,11 +447,9 @@ def _remind(pk: int, now: datetime) -> int:
         questionnaire.save(update_fields=["reminders_sent"])
         questionnaire.refresh_from_db(fields=["reminders_sent"])
         _send_link(questionnaire, "reminder", None, now)
-        record(
+        _audit(
             "questionnaire.reminded",
-            site=questionnaire.site,
-            object_type="case",
-            object_id=questionnaire.case.case_uid,
+            questionnaire.case,
             actor_label="registry",
             changes={"reminder": questionnaire.reminders_sent},
         )

@@ -248,14 +248,28 @@ def prepared(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def site_values(df: pl.DataFrame) -> pl.DataFrame:
+def _aggregations(metrics) -> list[pl.Expr]:
+    out = []
+    for metric in metrics:
+        # Rounded: a median or a multi-threaded mean may differ in the last bit
+        # between equal groups, which would rank equal sites apart.
+        out.append(metric.value().round(9).alias(metric.name))
+        out.append(metric.count().alias(f"{metric.name}__n"))
+    return out
+
+
+def site_values(df: pl.DataFrame, metrics=METRICS) -> pl.DataFrame:
     """One row per site: each metric's value and the number of cases behind it."""
-    df = prepared(df)
-    aggregations = []
-    for metric in METRICS:
-        aggregations.append(metric.value().alias(metric.name))
-        aggregations.append(metric.count().alias(f"{metric.name}__n"))
-    return df.group_by("site_id", "site_code", "facility_type", "site_region").agg(aggregations)
+    return (
+        prepared(df)
+        .group_by("site_id")
+        .agg(
+            pl.col("site_code").first(),
+            pl.col("facility_type").first(),
+            pl.col("site_region").first(),
+            *_aggregations(metrics),
+        )
+    )
 
 
 def volume_band(cases: int) -> str:
@@ -382,7 +396,7 @@ def site_report(df: pl.DataFrame, site_code: str, filters: Filters) -> SiteRepor
             .filter(pl.col("missing") != "")
             .group_by("missing")
             .len()
-            .sort("len", descending=True)
+            .sort(["len", "missing"], descending=[True, False])
         )
         missing = [(r["missing"], r["len"]) for r in exploded.iter_rows(named=True)]
     labels = {}
@@ -408,7 +422,7 @@ def site_report(df: pl.DataFrame, site_code: str, filters: Filters) -> SiteRepor
 def trend(df: pl.DataFrame, site_code: str, metric: Metric, quarters: list[str]) -> list[dict]:
     """Per quarter: the site's value and the registry median of site values (or None)."""
     chosen = df.filter(pl.col("quarter").is_in(quarters))
-    table = site_values_by_quarter(chosen)
+    table = site_values_by_quarter(chosen, [metric])
     out = []
     for quarter in quarters:
         rows = table.filter((pl.col("quarter") == quarter) & (pl.col(f"{metric.name}__n") > 0))
@@ -424,13 +438,12 @@ def trend(df: pl.DataFrame, site_code: str, metric: Metric, quarters: list[str])
     return out
 
 
-def site_values_by_quarter(df: pl.DataFrame) -> pl.DataFrame:
-    df = prepared(df)
-    aggregations = []
-    for metric in METRICS:
-        aggregations.append(metric.value().alias(metric.name))
-        aggregations.append(metric.count().alias(f"{metric.name}__n"))
-    return df.group_by("quarter", "site_id", "site_code").agg(aggregations)
+def site_values_by_quarter(df: pl.DataFrame, metrics=METRICS) -> pl.DataFrame:
+    return (
+        prepared(df)
+        .group_by("quarter", "site_id")
+        .agg(pl.col("site_code").first(), *_aggregations(metrics))
+    )
 
 
 def funnel(df: pl.DataFrame, metric: Metric, site_code: str) -> dict:

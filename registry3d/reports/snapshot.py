@@ -201,9 +201,12 @@ def build(path: Path | None = None, *, full: bool = False, batch_size: int = 500
     if since is not None:
         # Cases are never deleted: a withdrawn one changed, so it was read again.
         kept = pl.read_parquet(path).filter(~pl.col("case_id").is_in(changed_ids))
-        table = pl.concat([kept, fresh]).sort("case_id")
+        table = pl.concat([kept, fresh])
     else:
-        table = fresh.sort("case_id")
+        table = fresh
+    # Sorted by site: every report groups by site, and contiguous groups are
+    # several times faster to aggregate than scattered ones.
+    table = table.sort("site_id", "case_id")
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".parquet")
     os.close(handle)
     table.write_parquet(temporary)

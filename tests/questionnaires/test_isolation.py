@@ -169,9 +169,9 @@ def test_answers_through_a_link_are_not_credited_to_whoever_is_logged_in(world, 
     alice = client_for(world.alice)
     assert fill(alice, link_in(mail.outbox[0]), GOOD_ANSWERS).status_code == 302
     assert QuestionnaireResponse.objects.get().answered_by is None
-    # The trail still notes whose session the post came in.
+    # Nor does the trail credit the session: the link answered.
     event = AuditEvent.objects.get(action="questionnaire.answered")
-    assert (event.actor, event.actor_label) == (world.alice, "physician link")
+    assert (event.actor, event.actor_label) == (None, "physician link")
 
 
 def test_two_answers_at_the_same_moment_store_one_response_and_one_case_version(world, case):
