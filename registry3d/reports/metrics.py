@@ -5,6 +5,7 @@ metrics are polars expressions over the snapshot (:mod:`registry3d.reports.snaps
 so the same definitions would run as SQL group-bys on a larger engine.
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -351,13 +352,41 @@ class SiteReport:
     registry_sites: int
 
 
-def site_report(df: pl.DataFrame, site_code: str, filters: Filters) -> SiteReport:
-    """The site's figures for the period against the registry's and its peers'."""
-    chosen = filters.apply(df)
-    table = site_values(chosen)
-    table = table.with_columns(
-        pl.col("cases").map_elements(volume_band, return_dtype=pl.String).alias("band")
-    )
+# Site tables computed for a snapshot, by the snapshot's build time and the
+# filters: every site's dashboard of a period reads the same ones.
+_TABLES: dict = {}
+_TABLES_KEPT = 32
+
+
+def _remember(key, compute):
+    """``compute()``, kept under ``key`` (a hashable naming the snapshot and the question)."""
+    if key is None:
+        return compute()
+    table = _TABLES.get(key)
+    if table is None:
+        while len(_TABLES) >= _TABLES_KEPT:
+            _TABLES.pop(next(iter(_TABLES)))
+        table = _TABLES[key] = compute()
+    return table
+
+
+def site_report(
+    df: pl.DataFrame, site_code: str, filters: Filters, *, snapshot_key=None
+) -> SiteReport:
+    """The site's figures for the period against the registry's and its peers'.
+
+    With ``snapshot_key`` (anything that changes when the snapshot does, such
+    as its build time), the table of every site's values is computed once per
+    snapshot and filters and shared by every site's report.
+    """
+
+    def sites() -> pl.DataFrame:
+        return site_values(filters.apply(df)).with_columns(
+            pl.col("cases").map_elements(volume_band, return_dtype=pl.String).alias("band")
+        )
+
+    key = None if snapshot_key is None else (snapshot_key, "sites", dataclasses.astuple(filters))
+    table = _remember(key, sites)
     own_rows = table.filter(pl.col("site_code") == site_code)
     own = own_rows.row(0, named=True) if own_rows.height else None
     completeness = own["completeness"] if own else None
@@ -388,7 +417,7 @@ def site_report(df: pl.DataFrame, site_code: str, filters: Filters) -> SiteRepor
             )
         rows.append(MetricRow(metric, value, cases, registry, peers))
     missing: list[tuple[str, int]] = []
-    own_cases = chosen.filter(pl.col("site_code") == site_code)
+    own_cases = filters.apply(df.filter(pl.col("site_code") == site_code))
     if own_cases.height:
         exploded = (
             own_cases.select(pl.col("missing").str.split(";"))
@@ -419,10 +448,23 @@ def site_report(df: pl.DataFrame, site_code: str, filters: Filters) -> SiteRepor
     )
 
 
-def trend(df: pl.DataFrame, site_code: str, metric: Metric, quarters: list[str]) -> list[dict]:
-    """Per quarter: the site's value and the registry median of site values (or None)."""
-    chosen = df.filter(pl.col("quarter").is_in(quarters))
-    table = site_values_by_quarter(chosen, [metric])
+def trend(
+    df: pl.DataFrame, site_code: str, metric: Metric, quarters: list[str], *, snapshot_key=None
+) -> list[dict]:
+    """Per quarter: the site's value and the registry median of site values (or None).
+
+    ``df`` holds the cases the trend is about (already filtered by region,
+    object or technology); with ``snapshot_key`` naming ``df`` (the snapshot's
+    build time and those filters), the per-quarter table of every metric is
+    computed once and shared by every metric's and every site's trend.
+    """
+    if snapshot_key is None:
+        table = site_values_by_quarter(df.filter(pl.col("quarter").is_in(quarters)), [metric])
+    else:
+        table = _remember(
+            (snapshot_key, "quarters", tuple(quarters)),
+            lambda: site_values_by_quarter(df.filter(pl.col("quarter").is_in(quarters))),
+        )
     out = []
     for quarter in quarters:
         rows = table.filter((pl.col("quarter") == quarter) & (pl.col(f"{metric.name}__n") > 0))

@@ -8,6 +8,7 @@ they are built from enough cases and sites (the engine suppresses the rest).
 Nothing on the page names another site or shows one of its figures.
 """
 
+import dataclasses
 import json
 import re
 import threading
@@ -57,7 +58,14 @@ def fresh_snapshot(now: datetime | None = None) -> tuple[pl.DataFrame, datetime 
             if built is None or now - built > STALE_AFTER:
                 snapshot.build(path)
                 built = _built_from(path)
-    return pl.read_parquet(path), built
+    global _loaded
+    if _loaded is None or _loaded[0] != built or built is None:
+        _loaded = (built, pl.read_parquet(path))
+    return _loaded[1], built
+
+
+# The snapshot last read, by its build time: read once per refresh, not per page.
+_loaded: tuple[datetime | None, pl.DataFrame] | None = None
 
 
 def _choices(dictionary, value_set: str) -> list[tuple[str, str]]:
@@ -156,8 +164,11 @@ def _plot_unit(metric: metrics.Metric) -> str:
     return "%" if metric.is_proportion or metric.unit == "%" else metric.unit
 
 
-def build_rows(df: pl.DataFrame, site_code: str, filters: metrics.Filters, report) -> list[Row]:
+def build_rows(
+    df: pl.DataFrame, site_code: str, filters: metrics.Filters, report, built=None
+) -> list[Row]:
     """The figures and plots of every metric, comparisons only when the gate is open."""
+    key = None if built is None else (built, dataclasses.astuple(filters))
     from registry3d.reports import plots  # matplotlib loads on the first dashboard only
 
     chosen = filters.apply(df)
@@ -167,7 +178,7 @@ def build_rows(df: pl.DataFrame, site_code: str, filters: metrics.Filters, repor
         metric = item.metric
         unit = _plot_unit(metric)
         row = Row(metric, display(item.value, metric), item.cases)
-        trend = metrics.trend(chosen, site_code, metric, list(quarters))
+        trend = metrics.trend(chosen, site_code, metric, list(quarters), snapshot_key=key)
         registry_trend = None
         if report.gate_open:
             registry_trend = tuple(point["registry"] for point in trend)
@@ -224,10 +235,10 @@ def site_dashboard(request, code):
         "technology": _choices(dictionary, "print_technology"),
     }
     filters, rolling = parse_filters(request.GET, df, choices)
-    report = metrics.site_report(df, site.code, filters)
+    report = metrics.site_report(df, site.code, filters, snapshot_key=built)
     labels = {e: dictionary.element(e).label for e in snapshot.COMPLETENESS_ELEMENTS}
     missing = [(labels.get(name, name), count) for name, count in report.missing]
-    rows = build_rows(df, site.code, filters, report)
+    rows = build_rows(df, site.code, filters, report, built)
     groups: dict[str, list[Row]] = {}
     for row in rows:
         groups.setdefault(row.metric.group, []).append(row)

@@ -358,9 +358,7 @@ def test_the_pdf_link_carries_the_dashboards_filters_and_gives_the_sites_report(
     import html as html_module
 
     add_cases(world.site_a, 3)
-    response, html = dashboard(
-        world.bob, query="?start=2025Q1&end=2025Q1&organ_system=cardiac"
-    )
+    response, html = dashboard(world.bob, query="?start=2025Q1&end=2025Q1&organ_system=cardiac")
     assert response.status_code == 200
     link = re.search(r'<a href="([^"]+)" data-pdf>', html)
     assert link, "no PDF link on the dashboard"
@@ -371,3 +369,29 @@ def test_the_pdf_link_carries_the_dashboards_filters_and_gives_the_sites_report(
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
     assert client_for(world.carol).get(href).status_code == 404
+
+
+def test_tables_shared_between_pages_give_the_same_figures_as_fresh_ones(world):
+    from registry3d.reports import metrics
+
+    add_cases(world.site_a, 12)
+    peers = more_sites(5)
+    for number, site in enumerate(peers):
+        add_cases(site, 3 + number, first=100)
+    snapshot.build(full=True)
+    df = snapshot.load()
+    filters = metrics.Filters("2025Q1", "2025Q1")
+    quarters = metrics.quarters_between("2024Q3", "2025Q2")
+    for code in ("SITEA", "PEER3"):
+        fresh = metrics.site_report(df, code, filters)
+        shared = metrics.site_report(df, code, filters, snapshot_key="build-1")
+        assert fresh == shared
+        for metric in metrics.METRICS:
+            assert metrics.trend(df, code, metric, quarters) == metrics.trend(
+                df, code, metric, quarters, snapshot_key=("build-1", "all")
+            )
+    # Another snapshot (another key) is not answered from the first one's tables.
+    add_cases(world.site_a, 5, first=50)
+    snapshot.build()
+    later = metrics.site_report(snapshot.load(), "SITEA", filters, snapshot_key="build-2")
+    assert later.cases == 17
