@@ -350,6 +350,9 @@ class SiteReport:
     rows: list[MetricRow]
     peer_labels: dict[str, str]
     registry_sites: int
+    # Every site's values behind the comparisons, for the funnel plots; never
+    # shown as such (it holds other sites' figures).
+    sites_table: pl.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 # Site tables computed for a snapshot, by the snapshot's build time and the
@@ -417,7 +420,7 @@ def site_report(
             )
         rows.append(MetricRow(metric, value, cases, registry, peers))
     missing: list[tuple[str, int]] = []
-    own_cases = filters.apply(df.filter(pl.col("site_code") == site_code))
+    own_cases = filters.apply(df.filter(pl.col("site_id") == own["site_id"])) if own else df.clear()
     if own_cases.height:
         exploded = (
             own_cases.select(pl.col("missing").str.split(";"))
@@ -445,6 +448,7 @@ def site_report(
         rows,
         labels,
         others.height + (1 if own else 0),
+        table,
     )
 
 
@@ -454,16 +458,22 @@ def trend(
     """Per quarter: the site's value and the registry median of site values (or None).
 
     ``df`` holds the cases the trend is about (already filtered by region,
-    object or technology); with ``snapshot_key`` naming ``df`` (the snapshot's
-    build time and those filters), the per-quarter table of every metric is
+    object or technology), or is a function that returns them; with
+    ``snapshot_key`` naming ``df`` (the snapshot's build time and those
+    filters), the per-quarter table of every metric is
     computed once and shared by every metric's and every site's trend.
     """
+    cases = df if not callable(df) else None  # a function: read only when needed
+
+    def chosen() -> pl.DataFrame:
+        return (cases if cases is not None else df()).filter(pl.col("quarter").is_in(quarters))
+
     if snapshot_key is None:
-        table = site_values_by_quarter(df.filter(pl.col("quarter").is_in(quarters)), [metric])
+        table = site_values_by_quarter(chosen(), [metric])
     else:
         table = _remember(
             (snapshot_key, "quarters", tuple(quarters)),
-            lambda: site_values_by_quarter(df.filter(pl.col("quarter").is_in(quarters))),
+            lambda: site_values_by_quarter(chosen()),
         )
     out = []
     for quarter in quarters:
@@ -488,25 +498,41 @@ def site_values_by_quarter(df: pl.DataFrame, metrics=METRICS) -> pl.DataFrame:
     )
 
 
-def funnel(df: pl.DataFrame, metric: Metric, site_code: str) -> dict:
+def funnel(
+    df: pl.DataFrame, metric: Metric, site_code: str, *, sites_table: pl.DataFrame | None = None
+) -> dict:
     """The registry rate, the site's point, and 95% / 99.8% limits by number of cases.
 
-    Other sites' points are not given: a site sees only its own figure.
+    Other sites' points are not given: a site sees only its own figure. With
+    ``sites_table`` (a :class:`SiteReport`'s), the rate is pooled from every
+    site's value and count instead of read again from the cases.
     """
     assert metric.is_proportion
-    data = prepared(df).filter(pl.col(metric.column).is_not_null())
-    total = data.height
-    rate = data[metric.column].cast(pl.Float64).mean() if total else None
-    own = data.filter(pl.col("site_code") == site_code)
-    sites = data["site_id"].n_unique() if total else 0
     point = None
-    if own.height:
-        point = (own.height, float(own[metric.column].cast(pl.Float64).mean()))
+    if sites_table is not None:
+        known = sites_table.filter(pl.col(f"{metric.name}__n") > 0)
+        counts = known[f"{metric.name}__n"]
+        total = int(counts.sum()) if known.height else 0
+        rate = float((known[metric.name] * counts).sum() / total) if total else None
+        sites = known.height
+        own_row = known.filter(pl.col("site_code") == site_code)
+        own_cases = int(own_row[f"{metric.name}__n"][0]) if own_row.height else 0
+        if own_cases:
+            point = (own_cases, float(own_row[metric.name][0]))
+    else:
+        data = prepared(df).filter(pl.col(metric.column).is_not_null())
+        total = data.height
+        rate = data[metric.column].cast(pl.Float64).mean() if total else None
+        own = data.filter(pl.col("site_code") == site_code)
+        sites = data["site_id"].n_unique() if total else 0
+        own_cases = own.height
+        if own_cases:
+            point = (own_cases, float(own[metric.column].cast(pl.Float64).mean()))
     if rate is None or total < MIN_CASES or sites < MIN_SITES:
         return {"rate": None, "point": point, "limits": [], "suppressed": True}
     # Limits up to twice the site's own count: the largest site's volume is
     # another site's figure.
-    largest = max(2 * own.height, 20)
+    largest = max(2 * own_cases, 20)
     sizes = sorted({max(1, int(largest * k / 60)) for k in range(1, 61)} | {1, 2, 5, 10})
     limits = []
     for n in sizes:

@@ -9,6 +9,7 @@ Nothing on the page names another site or shows one of its figures.
 """
 
 import dataclasses
+import functools
 import json
 import re
 import threading
@@ -171,7 +172,7 @@ def build_rows(
     key = None if built is None else (built, dataclasses.astuple(filters))
     from registry3d.reports import plots  # matplotlib loads on the first dashboard only
 
-    chosen = filters.apply(df)
+    chosen = functools.cache(lambda: filters.apply(df))  # read only if no shared table
     quarters = tuple(metrics.quarters_between(filters.start, filters.end))
     rows = []
     for item in report.rows:
@@ -198,7 +199,9 @@ def build_rows(
         if groups:
             row.distribution_svg = plots.distribution(metric.label, unit, item.value, groups)
         if metric.is_proportion and report.gate_open:
-            funnel = metrics.funnel(chosen, metric, site_code)
+            table = report.sites_table
+            cases = chosen() if table is None else df  # the table, when there is one
+            funnel = metrics.funnel(cases, metric, site_code, sites_table=table)
             if funnel["suppressed"] or funnel["point"] is None:
                 row.funnel_note = (
                     f"Funnel plot suppressed: fewer than {metrics.MIN_CASES} cases or "

@@ -390,6 +390,16 @@ def test_tables_shared_between_pages_give_the_same_figures_as_fresh_ones(world):
             assert metrics.trend(df, code, metric, quarters) == metrics.trend(
                 df, code, metric, quarters, snapshot_key=("build-1", "all")
             )
+            if metric.is_proportion:
+                plain = metrics.funnel(filters.apply(df), metric, code)
+                pooled = metrics.funnel(df, metric, code, sites_table=shared.sites_table)
+                assert plain["suppressed"] == pooled["suppressed"]
+                assert plain["point"] == pytest.approx(pooled["point"])
+                if not plain["suppressed"]:
+                    assert pooled["rate"] == pytest.approx(plain["rate"], abs=1e-8)
+                    assert [x["high95"] for x in pooled["limits"]] == pytest.approx(
+                        [x["high95"] for x in plain["limits"]], abs=1e-8
+                    )
     # Another snapshot (another key) is not answered from the first one's tables.
     add_cases(world.site_a, 5, first=50)
     snapshot.build()
