@@ -5,10 +5,17 @@
 
 Writes a CSV of realistic complete cases (cached in bench/.cache/), creates
 a fresh registry (migrations, a site with printers), then runs the import
-as `registry3d import` does: pass 1 checks every row, pass 2 writes them in
-batches through the cases' bulk write path with history and audit. On
-PostgreSQL it also times a plain COPY of the same rows' JSON into a scratch
-table, the limit any import can approach.
+as `registry3d import` does: pass 1 checks every row and spools the valid
+ones, pass 2 writes them in batches through the cases' bulk write path with
+history and audit. On PostgreSQL it also times, in the same run, a plain
+COPY of the same rows' JSON into a scratch table (at most --copy-rows of
+them), the limit any import can approach.
+
+For each pass it prints the CPU time the import (this process and the
+checking processes it forks) used per row, and what the rest of the
+machine used meanwhile (the database, on a local PostgreSQL, and anything
+else). It also measures, for 3 seconds before and after, how busy the
+machine is without us: above 10% the run is disturbed.
 """
 
 import argparse
@@ -47,18 +54,94 @@ def make_csv(rows: int) -> Path:
         dictionary, items={"imaging": 2, "anatomic_parts": 6, "prints": 3, "cpt_lines": 2}
     )
     rng = random.Random(1)
-    with path.open("w", encoding="utf-8", newline="") as out:
+    partial = path.with_name(path.name + ".partial")  # a run stopped half-way leaves no CSV
+    with partial.open("w", encoding="utf-8", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="raise")
         writer.writeheader()
         for number in range(1, rows + 1):
             data = synthetic_case(dictionary, rng, printer_labels=LABELS)
             writer.writerow(flat.write_row(dictionary, {"case_uid": f"B-{number:07d}"}, data))
+    partial.replace(path)
     return path
+
+
+def _machine_busy() -> float:
+    """Seconds of CPU time the whole machine has used, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int | None) -> float:
+    """Seconds of CPU time used by a process (this one and its children when pid is None)."""
+    if pid is None:  # with the processes it started that have ended (the checkers)
+        return sum(
+            usage.ru_utime + usage.ru_stime
+            for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        )
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Clock:
+    """Wall time, the import's CPU time and the rest of the machine's."""
+
+    def __init__(self):
+        self.marks = [self._now()]
+
+    @staticmethod
+    def _now():
+        return time.perf_counter(), _process_cpu(None), _machine_busy()
+
+    def lap(self) -> tuple[float, float, float]:
+        """(wall, the import's CPU, the rest of the machine's CPU) since the last lap."""
+        self.marks.append(self._now())
+        (w0, c0, m0), (w1, c1, m1) = self.marks[-2], self.marks[-1]
+        return w1 - w0, c1 - c0, max(0.0, (m1 - m0) - (c1 - c0))
+
+
+def quiet(seconds: float = 3.0) -> float:
+    """The share of the machine's CPUs busy while nothing of ours runs."""
+    clock = Clock()
+    time.sleep(seconds)
+    wall, _own, rest = clock.lap()
+    return rest / (wall * os.cpu_count())
+
+
+def _describe(name: str, rows: int, lap, rest_is: str) -> str:
+    wall, own, rest = lap
+    return (
+        f"{name}: {rows / wall:,.0f} rows/s ({1e6 * wall / rows:.0f} µs a row; CPU a row: "
+        f"the import {1e6 * own / rows:.0f} µs, {rest_is} {1e6 * rest / rows:.0f} µs)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument(
+        "--copy-rows",
+        type=int,
+        default=200_000,
+        help="rows for the plain COPY comparison (kept in memory; the rate is per row)",
+    )
+    parser.add_argument(
+        "--check-processes",
+        type=int,
+        default=0,
+        help="processes that check rows (default: as the import chooses, one per CPU up to 3)",
+    )
+    parser.add_argument(
+        "--write-connections",
+        type=int,
+        default=0,
+        help="PostgreSQL: batches written at once (default: as the import chooses, 2)",
+    )
     args = parser.parse_args()
     var = tempfile.mkdtemp(prefix="registry3d-bench-")
     os.environ.setdefault("REGISTRY3D_VAR_DIR", var)
@@ -77,44 +160,64 @@ def main() -> None:
     site = sites.add_site(f"BENCH{random.randint(1000, 9999)}", "Benchmark Hospital")
     for technology, label in LABELS.items():
         sites.add_printer(site, label=label, manufacturer="M", model="X", technology=technology)
+    if args.check_processes:
+        intake.MAX_CHECK_PROCESSES = args.check_processes
+    if args.write_connections:
+        intake.WRITE_CONNECTIONS = args.write_connections
+    print(
+        f"checking processes: {intake.check_processes(path)}, "
+        f"writing connections: {intake.write_connections()}"
+    )
     batch = intake.create_import(site, path)
-    started = time.perf_counter()
+    busy = quiet()
+    print(
+        f"before the import, others kept {100 * busy:.0f}% of the machine busy"
+        + (" (disturbed: over 10%)" if busy > 0.10 else "")
+    )
+    clock = Clock()
     intake.check_import(batch)
-    checked = time.perf_counter()
+    check = clock.lap()
     intake.write_import(batch)
-    written = time.perf_counter()
+    write = clock.lap()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    check_rate = batch.rows / (checked - started)
-    write_rate = batch.written / (written - checked)
-    total_rate = batch.written / (written - started)
+    checker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    total_rate = batch.written / (check[0] + write[0])
     print(
         f"database: {connection.vendor}, rows: {batch.rows}, written: {batch.written}, "
-        f"invalid: {batch.invalid}"
+        f"invalid: {batch.invalid}, spool left: {intake.spool_path(batch).exists()}"
     )
+    rest = "the database and anything else"
+    print(_describe("check pass", batch.rows, check, "anything else"))
+    print(_describe("write pass", batch.written, write, rest))
+    print(f"whole import: {total_rate:,.0f} validated rows/s")
     print(
-        f"check pass: {check_rate:,.0f} rows/s; write pass: {write_rate:,.0f} rows/s; "
-        f"whole import: {total_rate:,.0f} validated rows/s"
+        f"peak memory: {peak:.0f} MB"
+        + (f" (and {checker_peak:.0f} MB in each checking process)" if checker_peak else "")
     )
-    print(f"peak memory: {peak:.0f} MB")
     if connection.vendor == "postgresql":
         import json
 
         from registry3d.cases.models import Case
 
         datas = [
-            json.dumps(d) for d in Case.objects.filter(site=site).values_list("data", flat=True)
+            json.dumps(d)
+            for d in Case.objects.filter(site=site)
+            .order_by("id")
+            .values_list("data", flat=True)[: args.copy_rows]
+            .iterator(chunk_size=5000)
         ]
         with connection.cursor() as cursor:
             cursor.execute("create temporary table copy_bench (uid text, data jsonb)")
-            copy_started = time.perf_counter()
+            clock = Clock()
             with cursor.copy("copy copy_bench (uid, data) from stdin") as copy:
                 for number, data in enumerate(datas):
                     copy.write_row((f"C-{number}", data))
-            copy_rate = len(datas) / (time.perf_counter() - copy_started)
-        print(
-            f"plain COPY of the same rows: {copy_rate:,.0f} rows/s; the import reaches "
-            f"{100 * total_rate / copy_rate:.0f}% of it"
-        )
+            lap = clock.lap()
+        copy_rate = len(datas) / lap[0]
+        print(_describe(f"plain COPY of {len(datas):,} of the same rows", len(datas), lap, rest))
+        busy = quiet()
+        print(f"after it, others kept {100 * busy:.0f}% of the machine busy")
+        print(f"the import reaches {100 * total_rate / copy_rate:.0f}% of the plain COPY rate")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ accept yes/no, true/false, y/n and 1/0.
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from itertools import compress
 
 from registry3d.dictionary.spec import Dictionary, Element
 from registry3d.dictionary.validation import Problem
@@ -57,6 +58,8 @@ class FlatReader:
         self.by_label = labels
         self._columns: dict[str, tuple] = {}
         self._codes: dict[str, dict[str, str]] = {}
+        self._converters: dict[int, Callable[[object, str], object]] = {}
+        self._readers: dict[tuple, RowReader] = {}
 
     def column_name(self, header: str) -> str:
         """Match a header by element name or label, ignoring case."""
@@ -125,52 +128,21 @@ class FlatReader:
         Empty cells are left out; a group item with every cell empty is not
         an item. Items are kept in the order of their numbers.
         """
-        record: dict = {}
-        data: dict = {}
-        problems: list[Problem] = []
-        items: dict[str, dict[int, dict]] = {}
-        for column, raw in row.items():
-            if raw is None or (isinstance(raw, str) and not raw.strip()):
-                continue
-            plan = self._column(column)
-            kind = plan[0]
-            if kind == "top":
-                value, problem = self.convert(plan[1], raw, column)
-                if problem:
-                    problems.append(problem)
-                else:
-                    data[column] = value
-            elif kind == "item":
-                _kind, group_name, number, element, path = plan
-                value, problem = self.convert(element, raw, path)
-                if problem:
-                    problems.append(problem)
-                else:
-                    items.setdefault(group_name, {}).setdefault(number, {})[element.name] = value
-            elif kind == "record":
-                text = _text(raw)
-                if text:
-                    record[column] = text
-            elif _text(raw):
-                problems.append(plan[1])
-        for group_name, numbered in items.items():
-            numbers = sorted(numbered)
-            if numbers != list(range(1, len(numbers) + 1)):
-                # Paths count items from 1 in order; a gap would put a
-                # problem on the wrong column, so it is refused as such.
-                missing = next(n for n in range(1, numbers[-1] + 1) if n not in numbered)
-                group = self.top[group_name]
-                problems.append(
-                    Problem(
-                        f"{group_name}[{missing}]",
-                        "missing_item",
-                        f"{group.label}: item {missing} is empty but item {numbers[-1]} is "
-                        "filled; number the items 1, 2, 3… without gaps",
-                    )
-                )
-                continue
-            data[group_name] = [numbered[n] for n in numbers]
-        return record, data, problems
+        return self.row_reader(list(row)).read(list(row.values()))
+
+    def row_reader(self, columns: list[str]) -> "RowReader":
+        """Return a reader of rows given as lists of cells under these column names.
+
+        The columns are worked out once (an empty name is a column to skip),
+        so reading a row is a pass over its filled cells: the import's path.
+        """
+        key = tuple(columns)
+        reader = self._readers.get(key)
+        if reader is None:
+            if len(self._readers) > 64:  # web forms post varying columns
+                self._readers.clear()
+            reader = self._readers[key] = RowReader(self, columns)
+        return reader
 
     def _code(self, element: Element, text: str) -> str:
         """Accept a code or its label, ignoring case; keep unknown text for the validator."""
@@ -188,43 +160,209 @@ class FlatReader:
     def convert(self, element: Element, raw, path: str) -> tuple[object, Problem | None]:
         """Turn one cell into the element's value, or a problem saying why not."""
         text = _text(raw)
-        kind = element.type
         try:
-            if kind in ("text", "code", "year_month"):
-                if kind == "year_month" and not isinstance(raw, str) and hasattr(raw, "year"):
-                    return f"{raw.year:04d}-{raw.month:02d}", None
-                return text, None
-            if kind == "choice":
-                return self._code(element, text), None
-            if kind == "integer":
-                return _integer(raw, text), None
-            if kind == "decimal":
-                return _decimal(text), None
-            if kind == "boolean":
-                word = text.lower()
-                if word in TRUE_WORDS:
-                    return True, None
-                if word in FALSE_WORDS:
-                    return False, None
-                raise ValueError
-            if kind == "multi_choice":
-                return [self._code(element, part) for part in _split(text)], None
-            if kind == "integer_list":
-                return [int(part) for part in _split(text, numbers=True)], None
-            if kind == "duration":
-                if text.lower() == "unknown":
-                    return "unknown", None
-                match = DURATION_RE.match(text)
-                if match:
-                    return int(match.group(1)) * 60 + int(match.group(2)), None
-                return _integer(raw, text), None
+            return self.converter(element)(raw, text), None
         except ValueError:
-            pass
-        return None, Problem(
+            return None, self.wrong_type(element, text, path)
+
+    @staticmethod
+    def wrong_type(element: Element, text: str, path: str) -> Problem:
+        return Problem(
             path,
             "wrong_type",
             f"{element.label}: {text!r} is not valid; expected {_accepts(element)}",
         )
+
+    def converter(self, element: Element) -> Callable[[object, str], object]:
+        """Return ``convert(raw, text)`` for the element's type, made once per element.
+
+        It gets the cell and its text (:func:`_text`) and returns the value,
+        or raises ValueError.
+        """
+        made = self._converters.get(id(element))
+        if made is not None:
+            return made
+        kind = element.type
+        if kind in ("text", "code"):
+            made = _as_text
+        elif kind == "year_month":
+
+            def made(raw, text):
+                if not isinstance(raw, str) and hasattr(raw, "year"):
+                    return f"{raw.year:04d}-{raw.month:02d}"
+                return text
+
+        elif kind == "choice":
+            codes = self._code_map(element)
+
+            def made(raw, text):
+                return codes.get(text.lower(), text)
+
+        elif kind == "integer":
+            made = _integer
+        elif kind == "decimal":
+
+            def made(raw, text):
+                return _decimal(text)
+
+        elif kind == "boolean":
+
+            def made(raw, text):
+                word = text.lower()
+                if word in TRUE_WORDS:
+                    return True
+                if word in FALSE_WORDS:
+                    return False
+                raise ValueError
+
+        elif kind == "multi_choice":
+            codes = self._code_map(element)
+
+            def made(raw, text):
+                return [codes.get(part.lower(), part) for part in _split(text)]
+
+        elif kind == "integer_list":
+
+            def made(raw, text):
+                return [int(part) for part in _split(text, numbers=True)]
+
+        elif kind == "duration":
+
+            def made(raw, text):
+                if text.lower() == "unknown":
+                    return "unknown"
+                match = DURATION_RE.match(text)
+                if match:
+                    return int(match.group(1)) * 60 + int(match.group(2))
+                return _integer(raw, text)
+
+        else:
+
+            def made(raw, text):
+                raise ValueError
+
+        self._converters[id(element)] = made
+        return made
+
+    def _code_map(self, element: Element) -> dict[str, str]:
+        self._code(element, "")  # fills the cache
+        return self._codes[element.value_set.name]
+
+
+class RowReader:
+    """Reads rows given as lists of cells, the columns worked out once (see
+    :meth:`FlatReader.row_reader`); the same result as :meth:`FlatReader.read`
+    of the row as a dictionary of column to cell.
+    """
+
+    def __init__(self, reader: FlatReader, columns: list[str]):
+        self.reader = reader
+        # A name given twice keeps its last cell, as a dictionary would.
+        last = {name: index for index, name in enumerate(columns) if name}
+        # What to do with each column's cell: None to skip it, else
+        # (kind, convert, target, element, path).
+        self.cells: list[tuple | None] = [None] * len(columns)
+        slots: dict[tuple, tuple] = {}
+        for name, index in last.items():
+            plan = reader._column(name)
+            kind = plan[0]
+            if kind == "top":
+                element = plan[1]
+                cell = ("top", reader.converter(element), name, element, name)
+            elif kind == "item":
+                _kind, group_name, number, element, path = plan
+                slot = slots.setdefault((group_name, number), (group_name, number))
+                cell = ("item", reader.converter(element), (slot, element.name), element, path)
+            elif kind == "record":
+                cell = ("record", None, name, None, name)
+            else:
+                cell = ("other", None, plan[1], None, name)
+            self.cells[index] = cell
+
+    def read(self, values: list, *, text_only: bool = False) -> tuple[dict, dict, list[Problem]]:
+        """Return (record fields, case data, problems) for one row of cells.
+
+        ``text_only`` says every cell is a string (a CSV row): empty ones are
+        then skipped without looking at them one by one.
+        """
+        record: dict = {}
+        data: dict = {}
+        problems: list[Problem] = []
+        items: dict[tuple, dict] = {}  # (group, number): item
+        if text_only:
+            filled = compress(zip(self.cells, values, strict=False), values)
+        else:
+            filled = compress(
+                zip(self.cells, values, strict=False), [v is not None and v != "" for v in values]
+            )
+        wrong_type = self.reader.wrong_type
+        for cell, raw in filled:
+            if cell is None:
+                continue
+            if raw.__class__ is str:
+                text = raw.strip()
+                if not text:
+                    continue
+            elif isinstance(raw, str):
+                text = raw.strip()
+                if not text:
+                    continue
+            else:
+                text = _text(raw)
+            kind, convert, target, element, path = cell
+            if kind == "item":
+                try:
+                    value = text if convert is _as_text else convert(raw, text)
+                except ValueError:
+                    problems.append(wrong_type(element, text, path))
+                    continue
+                slot, name = target
+                item = items.get(slot)
+                if item is None:
+                    items[slot] = {name: value}
+                else:
+                    item[name] = value
+            elif kind == "top":
+                try:
+                    data[target] = text if convert is _as_text else convert(raw, text)
+                except ValueError:
+                    problems.append(wrong_type(element, text, path))
+            elif kind == "record":
+                if text:
+                    record[target] = text
+            elif text:
+                problems.append(target)
+        if not items:
+            return record, data, problems
+        groups: dict[str, dict[int, dict]] = {}
+        for (group_name, number), item in items.items():
+            numbered = groups.get(group_name)
+            if numbered is None:
+                groups[group_name] = {number: item}
+            else:
+                numbered[number] = item
+        for group_name, numbered in groups.items():
+            numbers = sorted(numbered)
+            if numbers[-1] != len(numbers):
+                # Paths count items from 1 in order; a gap would put a
+                # problem on the wrong column, so it is refused as such.
+                missing = next(n for n in range(1, numbers[-1] + 1) if n not in numbered)
+                group = self.reader.top[group_name]
+                problems.append(
+                    Problem(
+                        f"{group_name}[{missing}]",
+                        "missing_item",
+                        f"{group.label}: item {missing} is empty but item {numbers[-1]} is "
+                        "filled; number the items 1, 2, 3… without gaps",
+                    )
+                )
+                continue
+            data[group_name] = [numbered[n] for n in numbers]
+        return record, data, problems
+
+
+def _as_text(raw, text: str) -> str:
+    return text
 
 
 def _text(raw) -> str:
@@ -236,20 +374,29 @@ def _text(raw) -> str:
 
 
 def _integer(raw, text: str) -> int:
+    if raw.__class__ is str:
+        # The same as matching [+-]?\d+ (\d is what isdecimal accepts), without a regex.
+        if not (text.isdecimal() or text[:1] in ("+", "-") and text[1:].isdecimal()):
+            raise ValueError
+        return int(text)
     if isinstance(raw, bool):
         raise ValueError
     if isinstance(raw, int):
         return raw
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    if not re.fullmatch(r"[+-]?\d+", text):
+    # The same as matching [+-]?\d+ (\d is what isdecimal accepts), without a regex.
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits.isdecimal():
         raise ValueError
     return int(text)
 
 
 def _decimal(text: str) -> float:
     """Read 1234.5, 1,234.5 (thousands separators) or 12,5 (a decimal comma)."""
-    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", text):
+    if "," not in text:
+        pass  # neither pattern below can match
+    elif re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", text):
         text = text.replace(",", "")
     elif re.fullmatch(r"[+-]?\d+,\d+", text):
         text = text.replace(",", ".")
@@ -260,6 +407,8 @@ def _decimal(text: str) -> float:
 
 
 def _split(text: str, numbers: bool = False) -> list[str]:
+    if not (";" in text or "|" in text or (numbers and "," in text)):
+        return [text.strip()] if text.strip() else []
     separators = r"[;,|]" if numbers else r"[;|]"
     return [part.strip() for part in re.split(separators, text) if part.strip()]
 

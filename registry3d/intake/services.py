@@ -3,27 +3,42 @@
 1. Check: read every row, turn it into case data (columns are matched to
    dictionary elements by name or label), validate it, and count what it
    would do — new, changed, unchanged or invalid — storing each problem.
-2. Write (unless it is only a preview): read the file again and write the
-   valid rows through the cases' bulk write path in batches. Each batch is
-   one transaction that also moves the import's counters, so a crash leaves
-   only whole batches, and running the import again finishes it (rows
-   already written are unchanged the second time).
+   The valid rows, as the case data they became, are kept in a spool file
+   next to the site's uploads (see :class:`_Spool`).
+2. Write (unless it is only a preview): read the spool (or, without one,
+   read and check the file again) and write the valid rows through the
+   cases' bulk write path in batches. Each batch is one transaction that
+   also moves the import's counters, so a crash leaves only whole batches,
+   and running the import again finishes it (rows already written are
+   unchanged the second time). The spool is removed when the import ends.
 
 Neither pass holds the file in memory: a million rows stream through.
 """
 
 import csv
+import gc
 import hashlib
 import io
+import multiprocessing
 import os
+import pickle
 import socket
+import sys
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from queue import Queue
+from threading import Thread
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from registry3d.audit.services import record
@@ -32,10 +47,19 @@ from registry3d.cases.models import CaseStatus
 from registry3d.dictionary import registry
 from registry3d.dictionary.flat import FlatReader
 from registry3d.dictionary.validation import Problem
+from registry3d.dictionary.versions import fingerprints
 from registry3d.intake.models import Import, ImportMode, ImportProblem, ImportStatus
+from registry3d.sites.models import Printer
 
 BATCH_SIZE = 1000
+# Rows are checked CHECK_CHUNK_ROWS at a time; in files at least
+# PARALLEL_CHECK_MIN_BYTES large, by forked processes (see _Rows.chunks).
+CHECK_CHUNK_ROWS = 1000
+PARALLEL_CHECK_MIN_BYTES = 2 << 20
+PICKLE_PROTOCOL = 5
+WRITE_CONNECTIONS = 2  # PostgreSQL: batches written at once (see write_connections)
 MAX_PROBLEMS_STORED = 100_000
+SPOOL_KEPT_SECONDS = 24 * 3600  # a checked import's valid rows wait this long
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
@@ -167,7 +191,7 @@ def create_import(
 
 
 class _Rows:
-    """Turns table rows into (number, BulkRow | None, problems)."""
+    """Reads and validates a file's rows (see :meth:`chunks`)."""
 
     def __init__(self, batch: Import, table: Table):
         self.batch = batch
@@ -182,33 +206,288 @@ class _Rows:
         ]
         # Unknown columns are reported once, not for every row.
         self.known_names = [n if n and self.reader.known(n) else "" for n in self.names]
+        self.row_reader = self.reader.row_reader(self.known_names)
         self.validator = registry.current().validator
         self.labels = list(batch.site.printers.values_list("label", flat=True))
 
-    def __iter__(self):
+    def check(self, number: int, values: list) -> tuple:
+        """Read and validate one row: (case ID, (data, status, key) or None, errors)."""
+        record_fields, data, problems = self.row_reader.read(values, text_only=self.text_only)
+        uid = str(record_fields.get("case_uid", "")).strip()
+        status = str(record_fields.get("status", "") or self.batch.default_status).lower()
+        key = record_fields.get("patient_key") or None
+        problems += cases.check_record(uid, key, status)
+        if not problems:
+            data = cases.normalise(data)
+            problems += self.validator.validate(
+                data,
+                complete=status == CaseStatus.SUBMITTED,
+                site_printer_labels=self.labels,
+            )
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            return uid, None, errors
+        return uid, (data, status, key), []
+
+    def check_chunk(self, first: int, numbered: list[tuple[int, list]]) -> tuple[list, list]:
+        """Check rows numbered in the file, the first being the ``first``-th row of data.
+
+        Returns what became of each row, (ordinal, number, case ID, valid,
+        errors), and the valid ones as the spool keeps them (see :class:`_Spool`).
+        """
+        results, valid = [], []
+        check = self.check
+        for ordinal, (number, values) in enumerate(numbered, start=first):
+            uid, ok, errors = check(number, values)
+            results.append((ordinal, number, uid, ok is not None, errors))
+            if ok is not None:
+                data, status, key = ok
+                valid.append((ordinal, number, uid, status, key, data))
+        return results, valid
+
+    @property
+    def text_only(self) -> bool:
+        return self.table.file_format == "csv"  # every cell a string
+
+    def _numbered(self) -> Iterator[list[tuple[int, list]]]:
+        """The file's rows that hold anything, with their numbers, in lists of CHECK_CHUNK_ROWS."""
+        chunk = []
         for number, values in enumerate(self.table.rows(), start=2):  # row 1 is the header
-            if not any(v not in (None, "") for v in values):
+            if not any(values) and not any(v not in (None, "") for v in values):
                 continue
-            row = {
-                name: value for name, value in zip(self.known_names, values, strict=False) if name
-            }
-            record_fields, data, problems = self.reader.read(row)
-            uid = str(record_fields.get("case_uid", "")).strip()
-            status = str(record_fields.get("status", "") or self.batch.default_status).lower()
-            key = record_fields.get("patient_key") or None
-            problems += cases.check_record(uid, key, status)
-            if not problems:
-                data = cases.normalise(data)
-                problems += self.validator.validate(
-                    data,
-                    complete=status == CaseStatus.SUBMITTED,
-                    site_printer_labels=self.labels,
-                )
-            errors = [p for p in problems if p.severity == "error"]
-            if errors:
-                yield number, uid, None, errors
-            else:
-                yield number, uid, cases.BulkRow(number, uid, data, status, key), []
+            chunk.append((number, values))
+            if len(chunk) >= CHECK_CHUNK_ROWS:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def chunks(self, processes: int = 1) -> Iterator["_Checked"]:
+        """Check every row; yield the results chunk by chunk, in file order.
+
+        With ``processes`` > 1 the chunks are checked by that many forked
+        processes while this one reads the file and takes the results in
+        order; a checking process sends the valid rows back already pickled
+        for the spool, so this one need not look at their data. At most a
+        few chunks are in flight, so memory stays flat whatever the size.
+        """
+        if processes <= 1:
+            first = 1
+            for numbered in self._numbered():
+                yield _Checked(*self.check_chunk(first, numbered))
+                first += len(numbered)
+            return
+        global _checking
+        _checking = self  # what the forked processes work on
+        try:
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                waiting: deque = deque()
+                first = 1
+                for numbered in self._numbered():
+                    waiting.append(pool.apply_async(_check_in_child, (first, numbered)))
+                    first += len(numbered)
+                    if len(waiting) > 2 * processes:
+                        yield _Checked(*waiting.popleft().get())
+                while waiting:
+                    yield _Checked(*waiting.popleft().get())
+        finally:
+            _checking = None
+
+
+class _Checked:
+    """A chunk of checked rows: what became of each, and the valid ones for the spool.
+
+    ``valid`` comes pickled from a checking process; it is only unpickled
+    when needed (to compare rows with cases that exist, or to drop a row).
+    """
+
+    def __init__(self, results: list[tuple], valid: list[tuple] | bytes):
+        self.results = results
+        self._valid = valid
+
+    @property
+    def valid(self) -> list[tuple]:
+        if isinstance(self._valid, bytes):
+            self._valid = pickle.loads(self._valid)
+        return self._valid
+
+    def drop(self, ordinals: set[int]) -> None:
+        self._valid = [row for row in self.valid if row[0] not in ordinals]
+
+    def pickled(self) -> bytes:
+        if isinstance(self._valid, bytes):
+            return self._valid
+        return pickle.dumps(self._valid, PICKLE_PROTOCOL)
+
+
+_checking: _Rows | None = None
+MAX_CHECK_PROCESSES = 3  # more would wait for this process to read the file
+
+
+def _check_in_child(first: int, numbered: list) -> tuple[list, bytes]:
+    """In a forked process: check a chunk of the import being checked."""
+    results, valid = _checking.check_chunk(first, numbered)
+    return results, pickle.dumps(valid, PICKLE_PROTOCOL)
+
+
+def check_processes(path: Path) -> int:
+    """How many processes check a file: one for a small file, else one per CPU (up to 3).
+
+    Only on Linux, where forking a process that has set Django up is safe
+    and cheap; a forked process only reads and validates rows, it never
+    uses the database. Only from a process with no other thread (the command
+    line): a fork copies locks other threads may hold (the worker's sweeps,
+    a threaded server) and the copy could wait on them for ever.
+    """
+    if sys.platform != "linux" or threading.active_count() > 1:
+        return 1
+    try:
+        if path.stat().st_size < PARALLEL_CHECK_MIN_BYTES:
+            return 1
+    except OSError:
+        return 1
+    return max(1, min(MAX_CHECK_PROCESSES, len(os.sched_getaffinity(0))))
+
+
+class _Spool:
+    """The valid rows of a checked import, so writing it needs no second reading.
+
+    A file in the site's import folder, ``import-<code>.rows``, of pickles
+    written one after another: first what the rows were checked against
+    (the dictionary's version and fingerprints, and the site's printers;
+    when any changed, the write reads and checks the file again), then for
+    each CHECK_CHUNK_ROWS rows of the file a list of its valid rows, each a
+    tuple of its place among the file's rows, its number in the file, case
+    ID, status, patient key and case data. Only the import writes and reads
+    it, in the registry's own folder, like the uploaded file beside it. It
+    is written under a temporary name and renamed when the check finishes,
+    so a spool that exists is whole.
+    """
+
+    VERSION = 1
+
+    def __init__(self, batch: Import):
+        self.batch = batch
+        self.path = spool_path(batch)
+
+    def _stamp(self, labels) -> dict:
+        dictionary = registry.current().dictionary
+        return {
+            "spool": self.VERSION,
+            "import": str(self.batch.code),
+            "dictionary": [dictionary.version, fingerprints(dictionary)],
+            "printers": sorted(labels),
+        }
+
+    @contextmanager
+    def writer(self, labels: list[str]):
+        """Write the spool; yields ``write(checked)`` for each :class:`_Checked`.
+
+        The spool is kept only if the block ends without an exception.
+        """
+        self.remove()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        try:
+            with partial.open("wb", buffering=1 << 20) as out:
+                out.write(pickle.dumps(self._stamp(labels), PICKLE_PROTOCOL))
+
+                def write(checked: _Checked) -> None:
+                    out.write(checked.pickled())
+
+                yield write
+            try:
+                partial.replace(self.path)
+            except FileNotFoundError:
+                pass  # removed meanwhile: the write will read the file again
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def rows(self) -> Iterator[tuple[int, cases.BulkRow]] | None:
+        """Return (ordinal, BulkRow) of every spooled row, or None when there is no
+        usable spool (none, or checked against another dictionary or printers)."""
+        try:
+            handle = self.path.open("rb", buffering=1 << 20)
+        except FileNotFoundError:
+            return None
+        try:
+            stamp = pickle.load(handle)
+        except (EOFError, pickle.UnpicklingError, ValueError):
+            stamp = None
+        labels = Printer.objects.filter(site=self.batch.site).values_list("label", flat=True)
+        if stamp != self._stamp(labels):
+            handle.close()
+            return None
+        return self._read(handle)
+
+    @staticmethod
+    def _read(handle) -> Iterator[tuple[int, cases.BulkRow]]:
+        load, bulk_row = pickle.load, cases.BulkRow
+        with handle:
+            while True:
+                try:
+                    chunk = load(handle)
+                except EOFError:
+                    return
+                for ordinal, number, uid, status, key, data in chunk:
+                    yield ordinal, bulk_row(number, uid, data, status, key)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def spool_path(batch: Import) -> Path:
+    """Where the valid rows of a checked import wait to be written (see :class:`_Spool`)."""
+    return Path(settings.VAR_DIR) / "imports" / batch.site.code / f"import-{batch.code}.rows"
+
+
+def remove_stale_spools(site) -> int:
+    """Remove the spools of the site's imports that will not be written; return how many.
+
+    A running import keeps its spool, and so does a checked one waiting to
+    be written (the web preview) for a day; an import written after that
+    reads its file again.
+    """
+    folder = Path(settings.VAR_DIR) / "imports" / site.code
+    if not folder.is_dir():
+        return 0
+    running = [ImportStatus.PENDING, ImportStatus.CHECKING, ImportStatus.IMPORTING]
+    statuses = dict(
+        Import.objects.filter(site=site, status__in=[*running, ImportStatus.CHECKED]).values_list(
+            "code", "status"
+        )
+    )
+    statuses = {str(code): status for code, status in statuses.items()}
+    day_ago = time.time() - SPOOL_KEPT_SECONDS
+    removed = 0
+    for path in folder.glob("import-*.rows*"):
+        status = statuses.get(path.name.removeprefix("import-").split(".", 1)[0])
+        try:
+            fresh = path.stat().st_mtime > day_ago
+        except FileNotFoundError:
+            continue
+        if status in running or (status == ImportStatus.CHECKED and fresh):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+@contextmanager
+def _fewer_collections():
+    """Run the cyclic garbage collector less often while rows stream through.
+
+    An import makes millions of small dictionaries and lists that are freed
+    by reference counting; the collector, run every 700 of them, walks every
+    young object each time and, now and then, all of the process's objects.
+    Raising the first threshold makes those walks rarer, not longer.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _save_problems(batch: Import, number: int, uid: str, problems: list[Problem]):
@@ -227,9 +506,13 @@ def _save_problems(batch: Import, number: int, uid: str, problems: list[Problem]
 
 
 def check_import(batch: Import, progress: Callable[[int], None] | None = None) -> Import:
-    """Pass 1: count new, changed, unchanged and invalid rows; store every problem."""
+    """Pass 1: count new, changed, unchanged and invalid rows; store every problem.
+
+    The valid rows are kept in the import's spool for :func:`write_import`.
+    """
     table = open_table(Path(batch.file_path), batch.file_name)
     rows = _Rows(batch, table)
+    remove_stale_spools(batch.site)
     batch.problems.all().delete()
     batch.file_format, batch.delimiter = table.file_format, table.delimiter
     batch.unknown_columns = rows.unknown
@@ -239,60 +522,84 @@ def check_import(batch: Import, progress: Callable[[int], None] | None = None) -
     batch.rows = batch.new = batch.changed = batch.unchanged = batch.invalid = 0
     batch.save()
     pending, stored, seen = [], 0, set()
-    chunk: list = []
 
-    def flush_chunk():
-        nonlocal chunk
-        existing = cases.classify(batch.site, [r for r in chunk])
-        for row in chunk:
-            case = existing.get(row.case_uid)
-            if case is None:
-                batch.new += 1
-            elif case.data == row.data and case.status == row.status:
-                batch.unchanged += 1
-            else:
-                batch.changed += 1
-        chunk = []
-
-    for number, uid, bulk_row, problems in rows:
-        batch.rows += 1
-        if bulk_row is not None and uid in seen:
-            problems = [
-                Problem(
-                    "case_uid",
-                    "duplicate_row",
-                    f"Case {uid} appears more than once in the file; keep one row",
-                )
-            ]
-            bulk_row = None
-        if bulk_row is None:
-            batch.invalid += 1
-            if stored < MAX_PROBLEMS_STORED:
-                pending += _save_problems(batch, number, uid, problems)
-                stored += len(problems)
+    def count(checked: _Checked, uids: list[str]) -> None:
+        """Count the chunk's valid rows as new, changed or unchanged."""
+        existing = cases.classify(batch.site, uids)
+        if existing:
+            for _o, _n, uid, status, _key, data in checked.valid:
+                case = existing.get(uid)
+                if case is None:
+                    batch.new += 1
+                elif case.data == data and case.status == status:
+                    batch.unchanged += 1
+                else:
+                    batch.changed += 1
         else:
-            seen.add(uid)
-            chunk.append(bulk_row)
-            if len(chunk) >= BATCH_SIZE:
-                flush_chunk()
-        if len(pending) >= BATCH_SIZE:
-            ImportProblem.objects.bulk_create(pending)
-            pending = []
-        if progress is not None and batch.rows % 500 == 0:
-            progress(batch.rows)
-    if chunk:
-        flush_chunk()
+            batch.new += len(uids)
+
+    processes = check_processes(Path(batch.file_path))
+    with _fewer_collections(), _Spool(batch).writer(rows.labels) as spool:
+        for checked in rows.chunks(processes):
+            uids, dropped = [], set()
+            for ordinal, number, uid, ok, problems in checked.results:
+                batch.rows += 1
+                if ok and uid in seen:
+                    problems = [
+                        Problem(
+                            "case_uid",
+                            "duplicate_row",
+                            f"Case {uid} appears more than once in the file; keep one row",
+                        )
+                    ]
+                    ok = False
+                    dropped.add(ordinal)
+                if not ok:
+                    batch.invalid += 1
+                    if stored < MAX_PROBLEMS_STORED:
+                        pending += _save_problems(batch, number, uid, problems)
+                        stored += len(problems)
+                else:
+                    seen.add(uid)
+                    uids.append(uid)
+                if progress is not None and batch.rows % 500 == 0:
+                    progress(batch.rows)
+            if dropped:
+                checked.drop(dropped)
+            if uids:
+                count(checked, uids)
+                spool(checked)
+            if len(pending) >= BATCH_SIZE:
+                ImportProblem.objects.bulk_create(pending)
+                pending = []
     ImportProblem.objects.bulk_create(pending)
     batch.status = ImportStatus.CHECKED
     batch.save()
     return batch
 
 
+def _reread(batch: Import) -> Iterator[tuple[int, cases.BulkRow]]:
+    """(ordinal, BulkRow) of every valid row, read and checked from the file again."""
+    rows = _Rows(batch, open_table(Path(batch.file_path), batch.file_name))
+
+    def valid():
+        seen: set[str] = set()
+        for checked in rows.chunks():
+            for ordinal, number, uid, status, key, data in checked.valid:
+                if uid not in seen:
+                    seen.add(uid)
+                    yield ordinal, cases.BulkRow(number, uid, data, status, key)
+
+    return valid()
+
+
 def write_import(
     batch: Import, progress: Callable[[int], None] | None = None, actor=None
 ) -> Import:
     """Pass 2: write the valid rows in batches; all-or-nothing writes none if any is invalid."""
+    spool = _Spool(batch)
     if batch.mode == ImportMode.ALL_OR_NOTHING and batch.invalid:
+        spool.remove()
         batch.status = ImportStatus.REFUSED
         batch.message = (
             f"{batch.invalid} invalid row{'s' if batch.invalid != 1 else ''}: "
@@ -301,27 +608,26 @@ def write_import(
         batch.finished_at = timezone.now()
         batch.save()
         return batch
-    table = open_table(Path(batch.file_path), batch.file_name)
+    valid_rows = spool.rows()
+    if valid_rows is None:
+        valid_rows = _reread(batch)
     batch.status = ImportStatus.IMPORTING
     batch.written = batch.batches_committed = batch.rows_done = 0
     batch.heartbeat_at = timezone.now()
     batch.save()
-    note = f"import {batch.code}"
-    pending: list = []
-    seen: set[str] = set()
-    done = 0
+    actor = actor or batch.created_by
+    site, note = batch.site, f"import {batch.code}"
 
-    def commit():
-        nonlocal pending
+    def write(rows: list, done: int) -> None:
+        """One batch and the import's counters, in one transaction."""
         with transaction.atomic():
-            result = cases.save_cases_bulk(
-                batch.site, pending, actor=actor or batch.created_by, note=note
+            result = cases.save_cases_bulk(site, rows, actor=actor, note=note)
+            Import.objects.filter(pk=batch.pk).update(
+                written=F("written") + result.new + result.changed,
+                batches_committed=F("batches_committed") + 1,
+                rows_done=Greatest(F("rows_done"), done),
+                heartbeat_at=timezone.now(),
             )
-            batch.written += result.new + result.changed
-            batch.batches_committed += 1
-            batch.rows_done = done
-            batch.heartbeat_at = timezone.now()
-            batch.save(update_fields=["written", "batches_committed", "rows_done", "heartbeat_at"])
             if result.refused:
                 ImportProblem.objects.bulk_create(
                     [
@@ -330,20 +636,28 @@ def write_import(
                         for problem in _save_problems(batch, number, uid, [p])
                     ]
                 )
-        pending = []
-        if progress is not None:
-            progress(done)
 
-    for _number, uid, bulk_row, _problems in _Rows(batch, table):
-        done += 1
-        if bulk_row is None or uid in seen:
-            continue
-        seen.add(uid)
-        pending.append(bulk_row)
-        if len(pending) >= BATCH_SIZE:
-            commit()
-    if pending or not batch.batches_committed:
-        commit()
+    def batches() -> Iterator[tuple[list, int]]:
+        pending: list = []
+        sent = 0
+        for ordinal, bulk_row in valid_rows:
+            pending.append(bulk_row)
+            if len(pending) >= BATCH_SIZE:
+                yield pending, ordinal
+                pending, sent = [], sent + 1
+        if pending or not sent:
+            yield pending, batch.rows
+
+    with _fewer_collections():
+        if write_connections() > 1:
+            _write_in_threads(batches(), write, progress, write_connections())
+        else:
+            for rows, done in batches():
+                write(rows, done)
+                if progress is not None:
+                    progress(done)
+    batch.refresh_from_db(fields=["written", "batches_committed", "rows_done", "heartbeat_at"])
+    spool.remove()
     batch.status = ImportStatus.DONE
     batch.finished_at = timezone.now()
     batch.save()
@@ -355,6 +669,57 @@ def write_import(
         changes={"rows": batch.rows, "written": batch.written, "invalid": batch.invalid},
     )
     return batch
+
+
+def write_connections() -> int:
+    """How many batches are written at once, each on its own database connection.
+
+    Two on PostgreSQL, whose work on a batch (parsing and compressing the
+    JSON, the indexes) is then spread over two server processes while this
+    one prepares the next batch; one on SQLite, which writes one transaction
+    at a time anyway, and one inside a caller's transaction (a test's), which
+    other connections could not see.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return WRITE_CONNECTIONS
+
+
+def _write_in_threads(batches, write, progress, threads: int) -> None:
+    """Hand batches to ``threads`` threads that each write with ``write``, on their own
+    connection; stop at the first error and raise it. Batches may commit out of order,
+    each whole with its counters, so a crash still leaves only whole batches."""
+    waiting: Queue = Queue(maxsize=threads)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while (item := waiting.get()) is not None:
+                if not errors:
+                    try:
+                        write(*item)
+                    except BaseException as exc:  # noqa: BLE001 - raised again below
+                        errors.append(exc)
+        finally:
+            connection.close()  # this thread's own
+
+    workers = [Thread(target=work, name=f"import-writer-{n}") for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        for item in batches:
+            if errors:
+                break
+            waiting.put(item)
+            if progress is not None:
+                progress(item[1])
+    finally:
+        for _worker in workers:
+            waiting.put(None)
+        for worker in workers:
+            worker.join()
+    if errors:
+        raise errors[0]
 
 
 def run_import(batch: Import, *, preview: bool = False, progress=None, actor=None) -> Import:
