@@ -7,6 +7,7 @@ Logs in as a site manager with Playwright and Debian's Chromium
     docs/screenshots/login.png       the log-in page
     docs/screenshots/site-home.png   the manager's site home
     docs/screenshots/members.png     the site's members page
+    docs/screenshots/dashboard.png   the site's dashboard against the registry
 
 Example, on a demo registry:
 
@@ -104,6 +105,10 @@ def take_screenshots(base_url: str, email: str, password: str, out_dir: Path) ->
             if not page.get_by_role("heading", name="Members of").count():
                 fail(f"{email} cannot open {site_home}members/; log in as a site manager")
             shot(page, "members.png")
+
+            page.goto(site_home + "dashboard/")
+            page.get_by_role("heading", name="Dashboard of").wait_for()
+            shot(page, "dashboard.png")
         finally:
             browser.close()
     return saved
