@@ -210,6 +210,8 @@ def serve(host, port, workers, with_worker):
             str(workers),
             "--access-logfile",
             "-",
+            "--logger-class",
+            "registry3d.lib.access_log.RedactingLogger",
             "--forwarded-allow-ips",
             os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         ],
