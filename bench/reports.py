@@ -44,6 +44,9 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from registry3d.dictionary import examples  # noqa: E402 - after the path is set
+
 CACHE = ROOT / "bench" / ".cache"
 TODAY = date(2026, 11, 28)
 
@@ -58,18 +61,8 @@ FACILITY = (
     ("other", 0.06),
 )
 REGIONS = [f"R{n:02d}" for n in range(50)]  # the 50 states; 2% of sites give none
-MODEL_SYSTEMS = (
-    ("cardiac", 27),
-    ("musculoskeletal", 14),
-    ("genitourinary", 16),
-    ("breast", 15),
-    ("neurologic", 8),
-    ("craniomaxillofacial", 6),
-    ("vascular", 6),
-    ("thoracic", 3),
-    ("hepatobiliary_gastrointestinal", 3),
-    ("head_and_neck_ent", 2),
-)
+# The organ systems of models, weighted as the registry's synthetic cases are.
+MODEL_SYSTEMS = tuple(examples.MODEL_SYSTEMS)
 GUIDE_SYSTEMS = (
     ("neurologic", 42),
     ("craniomaxillofacial", 25),
