@@ -28,6 +28,10 @@ pg_bin() {
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
 [ -n "$(pg_bin)" ] || missing+=(postgresql)
+# WeasyPrint renders the reports' PDFs with Pango.
+compgen -G '/usr/lib*/*/libpangoft2-1.0.so.0' >/dev/null \
+  || compgen -G '/usr/lib*/libpangoft2-1.0.so.0' >/dev/null \
+  || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 PG_BIN="$(pg_bin)"
 
