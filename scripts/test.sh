@@ -28,6 +28,8 @@ pg_bin() {
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
 [ -n "$(pg_bin)" ] || missing+=(postgresql)
+# The PDF report tests read the reports' text back with pdftotext.
+[ -x /usr/bin/pdftotext ] || missing+=(poppler-utils)
 # WeasyPrint renders the reports' PDFs with Pango.
 compgen -G '/usr/lib*/*/libpangoft2-1.0.so.0' >/dev/null \
   || compgen -G '/usr/lib*/libpangoft2-1.0.so.0' >/dev/null \
