@@ -103,7 +103,7 @@ def _gather(labels, index) -> pl.Series:
 
 
 def generate_chunk(rng, start: int, size: int, sites: pl.DataFrame, weights) -> pl.DataFrame:
-    from registry3d.reports.snapshot import SCHEMA
+    from registry3d.reports.snapshot import RATES_SCHEMA, ROW_SCHEMA, with_costs
 
     site = rng.choice(sites.height, size=size, p=weights)
     effect = sites["effect"].to_numpy()[site]  # site-level speed
@@ -127,9 +127,14 @@ def generate_chunk(rng, start: int, size: int, sites: pl.DataFrame, weights) -> 
         for m in range(1 << len(MISSING))
     ]
 
+    clinician_sum = np.zeros(size)
+    other_sum = np.zeros(size)
+
     def minutes(mean_clinician, mean_other, clinician_gone, other_gone):
         clinician = np.floor(rng.exponential(mean_clinician, size) * effect)
         other = np.floor(rng.exponential(mean_other, size) * effect)
+        clinician_sum[:] += clinician
+        other_sum[:] += other
         total = np.where(clinician_gone, 0, clinician) + np.where(other_gone, 0, other)
         return np.where(clinician_gone & other_gone, np.nan, total)
 
@@ -145,6 +150,10 @@ def generate_chunk(rng, start: int, size: int, sites: pl.DataFrame, weights) -> 
     consultation = np.floor(rng.exponential(59, size) * effect)
     staff = np.where(lacking[:, :6].any(axis=1), np.nan, consultation + segmentation + design)
     staff = np.where(np.isnan(staff), np.nan, staff + np.nan_to_num(staff_post))
+    # Consultation is clinician time here; each total is known when all of its
+    # four times are.
+    clinician_min = np.where(lacking[:, 0:6:2].any(axis=1), np.nan, clinician_sum + consultation)
+    non_clinician_min = np.where(lacking[:, 1:6:2].any(axis=1), np.nan, other_sum)
     prints = rng.choice([1, 2, 3], size=size, p=[0.75, 0.2, 0.05])
     printing = np.where(
         rng.random(size) < 0.05, np.nan, rng.integers(120, 1800, size) * prints * effect
@@ -184,6 +193,8 @@ def generate_chunk(rng, start: int, size: int, sites: pl.DataFrame, weights) -> 
             "printing_min": printing,
             "post_processing_min": post,
             "staff_min": staff,
+            "clinician_min": clinician_min,
+            "non_clinician_min": non_clinician_min,
             "turnaround_days": turnaround,
             "material_cost_usd": material,
             "part_count": parts.astype(np.int32),
@@ -210,10 +221,13 @@ def generate_chunk(rng, start: int, size: int, sites: pl.DataFrame, weights) -> 
             "year": [int(m[:4]) for m in MONTHS],
         }
     )
-    frame = frame.join(sites.drop("effect", "answer_rate"), on="site_index", how="left").join(
-        month_table, on="month_index", how="left"
-    )
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in SCHEMA.items())
+    frame = frame.join(
+        sites.select("site_index", "site_id", "site_code", "facility_type", "site_region"),
+        on="site_index",
+        how="left",
+    ).join(month_table, on="month_index", how="left")
+    frame = frame.select(pl.col(name).cast(dtype) for name, dtype in ROW_SCHEMA.items())
+    return with_costs(frame, sites.select(*RATES_SCHEMA))
 
 
 def generate(cases: int, sites: int, seed: int, path: Path) -> None:
@@ -232,7 +246,18 @@ def generate(cases: int, sites: int, seed: int, path: Path) -> None:
             .set(pl.Series(rng.random(sites) < 0.02), ""),
             "effect": np.exp(rng.normal(0, 0.3, sites)),
             "answer_rate": rng.beta(1.2, 3.0, sites),
-        }
+            # A tenth of sites set no staff costs.
+            "clinician_per_hour": np.where(
+                rng.random(sites) < 0.1, np.nan, rng.normal(170, 25, sites).round(2)
+            ),
+            "non_clinician_per_hour": np.where(
+                rng.random(sites) < 0.1, np.nan, rng.normal(60, 10, sites).round(2)
+            ),
+            "or_per_minute": np.where(
+                rng.random(sites) < 0.5, 37.45, rng.normal(40, 8, sites).round(2)
+            ),
+        },
+        nan_to_null=True,
     )
     weights = size / size.sum()
     chunks, start = [], 0
@@ -378,8 +403,9 @@ def bench_build(build_cases: int, snapshot_file: Path, generated_rows: int) -> N
                 submitted_at=now,
             )
         )
-    Case.objects.bulk_create(objects, batch_size=2000)
-    del objects
+        if len(objects) == 20_000 or n == build_cases - 1:
+            Case.objects.bulk_create(objects, batch_size=2000)
+            objects = []
     print(
         f"\n(a) snapshot build: {build_cases:,} cases written to {connection.vendor} "
         f"in {time.perf_counter() - started:.1f} s (bulk_create, not measured)"
@@ -393,9 +419,11 @@ def bench_build(build_cases: int, snapshot_file: Path, generated_rows: int) -> N
         f"10M cases {1e7 / rate / 60:,.0f} min (one process, all rows kept in memory)"
     )
 
-    # Where the time goes: the query alone, then each row, then the frame and the file.
+    # Where the time goes: the query alone, then each row, then the frame and
+    # the file, over the first 20,000 cases at most (all of them in memory).
     scenarios = snapshot._scenario_categories(dictionary)
-    query = Case.objects.select_related("site").order_by("pk")
+    sample = min(build_cases, 20_000)
+    query = Case.objects.select_related("site").order_by("pk")[:sample]
 
     def read_only():
         return sum(1 for _ in query.iterator(chunk_size=5000))
@@ -408,14 +436,18 @@ def bench_build(build_cases: int, snapshot_file: Path, generated_rows: int) -> N
 
     read = measure(read_only)
     row = measure(rows_only)
-    frame = measure(lambda: pl.DataFrame(rows, schema=snapshot.SCHEMA))
+    frame = measure(lambda: pl.DataFrame(rows, schema=snapshot.ROW_SCHEMA))
+    rates = snapshot.site_rates()
+    costs = measure(lambda: snapshot.with_costs(frame.result, rates))
     out = path.with_name("scratch.parquet")
-    write = measure(lambda: frame.result.sort("case_id").write_parquet(out))
-    per = 1e6 / build_cases
+    write = measure(lambda: costs.result.sort("case_id").write_parquet(out))
+    per = 1e6 / sample
     print(
         "  where: reading the cases (query, JSON decoding, model instances) "
         f"{read.best * per:.0f} µs a case; case_row {row.best * per:.0f} µs; "
-        f"DataFrame {frame.best * per:.1f} µs; sort + write {write.best * per:.1f} µs"
+        f"DataFrame {frame.best * per:.1f} µs; costs at the sites' rates "
+        f"{costs.best * per:.1f} µs; sort + write {write.best * per:.1f} µs "
+        f"(over {sample:,} cases)"
     )
     cases = rows = None  # free them
 
@@ -464,9 +496,14 @@ PANDAS_COLUMNS = [
     "turnaround_days",
     "material_cost_usd",
     "material_cost_per_part_usd",
+    "labour_cost_usd",
+    "labour_cost_per_part_usd",
+    "total_cost_usd",
+    "total_cost_per_part_usd",
     "answered",
     "plan_changed",
     "time_saved_min",
+    "or_cost_saved_usd",
     "usefulness",
     "appropriateness",
     "completeness",

@@ -23,6 +23,17 @@ DEMO_SITES = [
     ("DEMO07", "Demo Orthopedic Practice", "US", "Ohio", "private_practice", date(2025, 1, 20)),
 ]
 
+# Loaded hourly cost of clinician and non-clinician time (invented). DEMO06
+# has set none, so its cases show no labour cost.
+DEMO_STAFF_COSTS = {
+    "DEMO01": (185, 68),
+    "DEMO02": (170, 62),
+    "DEMO03": (150, 55),
+    "DEMO04": (145, 52),
+    "DEMO05": (175, 64),
+    "DEMO07": (160, 58),
+}
+
 # e-mail, full name, registry role, [(site, role), ...]
 DEMO_PEOPLE = [
     ("admin@registry.example.org", "Ada Admin", "admin", []),
@@ -91,6 +102,13 @@ def load_demo(password: str | None = None) -> list[tuple[str, str, str]]:
                     facility_type=kind,
                     joined_on=joined,
                 )
+                if code in DEMO_STAFF_COSTS:
+                    clinician, non_clinician = DEMO_STAFF_COSTS[code]
+                    services.set_costs(
+                        Site.objects.get(code=code),
+                        clinician_cost_per_hour_usd=clinician,
+                        non_clinician_cost_per_hour_usd=non_clinician,
+                    )
         for email, full_name, registry_role, memberships in DEMO_PEOPLE:
             secret = password or secrets.token_urlsafe(12)
             person = services.User.objects.filter(email=email).first()

@@ -288,6 +288,15 @@ REGISTRY3D_OR_COST_SOURCE = env_str(
     "REGISTRY3D_OR_COST_SOURCE",
     "registry default: Childers & Maggard-Gibbons, JAMA Surg 2018 (inpatient mean)",
 )
+# Loaded hourly cost of clinician and non-clinician staff time for sites that
+# set none. No published figure fits every site, so there is no default:
+# without one, such sites' cases have no labour cost.
+REGISTRY3D_CLINICIAN_COST_PER_HOUR = env_float(
+    "REGISTRY3D_CLINICIAN_COST_PER_HOUR", None, minimum=1
+)
+REGISTRY3D_NON_CLINICIAN_COST_PER_HOUR = env_float(
+    "REGISTRY3D_NON_CLINICIAN_COST_PER_HOUR", None, minimum=1
+)
 # Secret behind pseudonymous patient keys; kept outside the database. When
 # empty, it is generated once into var/pseudonym_key (back that file up).
 REGISTRY3D_PSEUDONYM_KEY = env_str("REGISTRY3D_PSEUDONYM_KEY")

@@ -48,8 +48,8 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_float(name: str, default: float, minimum: float = 0.0) -> float:
-    """Return a number variable of at least ``minimum``."""
+def env_float(name: str, default: float | None, minimum: float = 0.0) -> float | None:
+    """Return a number variable of at least ``minimum`` (``default`` when unset)."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default

@@ -135,6 +135,43 @@ METRICS = [
         "Cost",
     ),
     Metric(
+        "labour_cost_usd",
+        "Labour cost per case",
+        "median",
+        "labour_cost_usd",
+        "USD",
+        "Median over cases of the clinician and non-clinician staff minutes, each at the "
+        "site's hourly cost (set on its settings page), over cases that report all staff time.",
+        "Cost",
+    ),
+    Metric(
+        "labour_cost_per_part_usd",
+        "Labour cost per part",
+        "median",
+        "labour_cost_per_part_usd",
+        "USD",
+        "Median over cases of the labour cost divided by the number of anatomic parts.",
+        "Cost",
+    ),
+    Metric(
+        "total_cost_usd",
+        "Total cost per case",
+        "median",
+        "total_cost_usd",
+        "USD",
+        "Median over cases of material plus labour cost, over cases that report both.",
+        "Cost",
+    ),
+    Metric(
+        "total_cost_per_part_usd",
+        "Total cost per part",
+        "median",
+        "total_cost_per_part_usd",
+        "USD",
+        "Median over cases of the total cost divided by the number of anatomic parts.",
+        "Cost",
+    ),
+    Metric(
         "answered",
         "Questionnaire answered",
         "proportion",
@@ -161,6 +198,16 @@ METRICS = [
         "min",
         "Mean of the physicians' estimates of procedure minutes saved (negative when time was "
         "added), over answered questionnaires that give one.",
+        "Clinical value",
+    ),
+    Metric(
+        "or_cost_saved_usd",
+        "Operating-room cost saved",
+        "mean",
+        "or_cost_saved_usd",
+        "USD",
+        "Mean of the physicians' estimates of procedure minutes saved, each at the site's "
+        "operating-room cost per minute (its own, or the registry's default).",
         "Clinical value",
     ),
     Metric(

@@ -35,7 +35,8 @@ COMPLETENESS_ELEMENTS = (
     "appropriateness_scenario",
     "procedure_performed",
 )
-SCHEMA = {
+# The columns read from each case by case_row().
+ROW_SCHEMA = {
     "case_id": pl.Int64,
     "site_id": pl.Int64,
     "site_code": pl.String,
@@ -53,6 +54,8 @@ SCHEMA = {
     "printing_min": pl.Float64,
     "post_processing_min": pl.Float64,
     "staff_min": pl.Float64,
+    "clinician_min": pl.Float64,
+    "non_clinician_min": pl.Float64,
     "turnaround_days": pl.Float64,
     "material_cost_usd": pl.Float64,
     "part_count": pl.Int32,
@@ -66,6 +69,17 @@ SCHEMA = {
     "missing": pl.String,  # the completeness elements the case lacks, ';'-joined
     "updated_at": pl.Datetime("us", "UTC"),
 }
+# The columns that turn minutes into money at the site's current rates,
+# computed again at every build by with_costs(), so that a changed rate
+# reaches every case of the site at the next refresh.
+COST_SCHEMA = {
+    "labour_cost_usd": pl.Float64,
+    "labour_cost_per_part_usd": pl.Float64,
+    "total_cost_usd": pl.Float64,
+    "total_cost_per_part_usd": pl.Float64,
+    "or_cost_saved_usd": pl.Float64,
+}
+SCHEMA = {**ROW_SCHEMA, **COST_SCHEMA}
 
 
 def quarter_of(case_month: str) -> str:
@@ -139,6 +153,8 @@ def case_row(case: Case, site, dictionary, scenarios: dict[str, str]) -> dict:
         "printing_min": printing_min,
         "post_processing_min": post,
         "staff_min": _number(derived.get("total_effort_minutes")),
+        "clinician_min": _number(derived.get("total_clinician_minutes")),
+        "non_clinician_min": _number(derived.get("total_non_clinician_minutes")),
         "turnaround_days": _number(data.get("turnaround_days")),
         "material_cost_usd": material,
         "part_count": parts,
@@ -154,6 +170,75 @@ def case_row(case: Case, site, dictionary, scenarios: dict[str, str]) -> dict:
         "missing": ";".join(missing),
         "updated_at": case.updated_at,
     }
+
+
+def site_rates() -> pl.DataFrame:
+    """Per site: the hourly staff costs and the operating-room cost per minute in force."""
+    from registry3d.sites.models import Site
+
+    rows = []
+    for site in Site.objects.all():
+        staff = site.staff_costs
+        rows.append(
+            {
+                "site_id": site.pk,
+                "clinician_per_hour": staff["clinician"][0],
+                "non_clinician_per_hour": staff["non_clinician"][0],
+                "or_per_minute": site.or_cost[0],
+            }
+        )
+    return pl.DataFrame(rows, schema=RATES_SCHEMA)
+
+
+RATES_SCHEMA = {
+    "site_id": pl.Int64,
+    "clinician_per_hour": pl.Float64,
+    "non_clinician_per_hour": pl.Float64,
+    "or_per_minute": pl.Float64,
+}
+
+
+def with_costs(table: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame:
+    """``table`` with the cost columns computed at ``rates`` (see :func:`site_rates`).
+
+    1. Labour: clinician and non-clinician minutes, each at its hourly cost;
+       a kind of time the case did not use needs no rate. Known only when
+       the case's staff time is known in full and every rate it needs is.
+    2. Total: material plus labour, when both are known.
+    3. Per part: divided by the number of anatomic parts (models only).
+    4. Operating-room cost saved: the physician's estimate of minutes saved
+       at the site's operating-room cost per minute (negative: time added).
+    """
+
+    def labour_of(minutes: str, rate: str) -> pl.Expr:
+        return (
+            pl.when(pl.col(minutes) == 0).then(0.0).otherwise(pl.col(minutes) / 60 * pl.col(rate))
+        )
+
+    def per_part(column: str) -> pl.Expr:
+        return pl.when(pl.col("part_count") > 0).then(
+            (pl.col(column) / pl.col("part_count")).round(2)
+        )
+
+    return (
+        table.drop(COST_SCHEMA, strict=False)
+        .join(rates, on="site_id", how="left")
+        .with_columns(
+            labour_cost_usd=(
+                labour_of("clinician_min", "clinician_per_hour")
+                + labour_of("non_clinician_min", "non_clinician_per_hour")
+            ).round(2),
+            or_cost_saved_usd=(pl.col("time_saved_min") * pl.col("or_per_minute")).round(2),
+        )
+        .with_columns(
+            total_cost_usd=(pl.col("material_cost_usd") + pl.col("labour_cost_usd")).round(2)
+        )
+        .with_columns(
+            labour_cost_per_part_usd=per_part("labour_cost_usd"),
+            total_cost_per_part_usd=per_part("total_cost_usd"),
+        )
+        .select(pl.col(name).cast(dtype) for name, dtype in SCHEMA.items())
+    )
 
 
 def snapshot_path() -> Path:
@@ -176,7 +261,7 @@ def build(path: Path | None = None, *, full: bool = False, batch_size: int = 500
     path.parent.mkdir(parents=True, exist_ok=True)
     state_file = _state_path(path)
     since = None
-    if not full and path.exists() and state_file.exists():
+    if not full and is_current(path) and state_file.exists():
         since = datetime.fromisoformat(json.loads(state_file.read_text())["built_from"])
     started = datetime.now(UTC)
     dictionary = registry.current().dictionary
@@ -193,20 +278,22 @@ def build(path: Path | None = None, *, full: bool = False, batch_size: int = 500
         if case.status == CaseStatus.SUBMITTED and case.case_month:
             rows.append(case_row(case, case.site, dictionary, scenarios))
         if len(rows) >= batch_size:
-            frames.append(pl.DataFrame(rows, schema=SCHEMA))
+            frames.append(pl.DataFrame(rows, schema=ROW_SCHEMA))
             rows = []
     if rows:
-        frames.append(pl.DataFrame(rows, schema=SCHEMA))
-    fresh = pl.concat(frames) if frames else pl.DataFrame(schema=SCHEMA)
+        frames.append(pl.DataFrame(rows, schema=ROW_SCHEMA))
+    fresh = pl.concat(frames) if frames else pl.DataFrame(schema=ROW_SCHEMA)
     if since is not None:
         # Cases are never deleted: a withdrawn one changed, so it was read again.
-        kept = pl.read_parquet(path).filter(~pl.col("case_id").is_in(changed_ids))
+        kept = pl.read_parquet(path, columns=list(ROW_SCHEMA)).filter(
+            ~pl.col("case_id").is_in(changed_ids)
+        )
         table = pl.concat([kept, fresh])
     else:
         table = fresh
     # Sorted by site: every report groups by site, and contiguous groups are
     # several times faster to aggregate than scattered ones.
-    table = table.sort("site_id", "case_id")
+    table = with_costs(table, site_rates()).sort("site_id", "case_id")
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".parquet")
     os.close(handle)
     table.write_parquet(temporary)
@@ -218,9 +305,20 @@ def build(path: Path | None = None, *, full: bool = False, batch_size: int = 500
     return {"rows": table.height, "read": read, "incremental": since is not None}
 
 
+def is_current(path: Path) -> bool:
+    """Whether a snapshot exists at ``path`` with every column of this registry's.
+
+    One written by an older registry is built again in full.
+    """
+    try:
+        return set(pl.read_parquet_schema(path)) >= set(SCHEMA)
+    except (OSError, pl.exceptions.PolarsError):
+        return False
+
+
 def load(path: Path | None = None) -> pl.DataFrame:
-    """The snapshot, built first if there is none."""
+    """The snapshot, built first if there is none (or it is outdated)."""
     path = path or snapshot_path()
-    if not path.exists():
+    if not is_current(path):
         build(path)
     return pl.read_parquet(path)

@@ -40,7 +40,7 @@ _build_lock = threading.Lock()
 def _built_from(path) -> datetime | None:
     """When the snapshot at ``path`` was built, or None if there is none (or it is unreadable)."""
     state = path.with_suffix(".json")
-    if not path.exists() or not state.exists():
+    if not state.exists() or not snapshot.is_current(path):
         return None
     try:
         return datetime.fromisoformat(json.loads(state.read_text())["built_from"])

@@ -24,6 +24,25 @@ class OrCostForm(Form):
     )
 
 
+class StaffCostForm(Form):
+    clinician_cost_per_hour_usd = forms.DecimalField(
+        label="Clinician cost per hour (USD)",
+        required=False,
+        min_value=1,
+        max_value=5000,
+        decimal_places=2,
+        help_text="Physicians and other qualified healthcare providers: pay and benefits.",
+    )
+    non_clinician_cost_per_hour_usd = forms.DecimalField(
+        label="Non-clinician cost per hour (USD)",
+        required=False,
+        min_value=1,
+        max_value=5000,
+        decimal_places=2,
+        help_text="Engineers, technologists and other staff: pay and benefits.",
+    )
+
+
 class PrinterForm(Form):
     label = forms.RegexField(
         regex=r"^[A-Za-z0-9_\-]{1,64}$",

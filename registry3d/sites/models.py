@@ -45,6 +45,16 @@ class Site(models.Model):
         blank=True,
     )
 
+    # Loaded staff cost per hour (pay and benefits), which turns the case's
+    # effort minutes into labour cost; empty means the registry's default,
+    # and without either the site's cases have no labour cost.
+    clinician_cost_per_hour_usd = models.DecimalField(
+        "clinician cost per hour (USD)", max_digits=7, decimal_places=2, null=True, blank=True
+    )
+    non_clinician_cost_per_hour_usd = models.DecimalField(
+        "non-clinician cost per hour (USD)", max_digits=7, decimal_places=2, null=True, blank=True
+    )
+
     class Meta:
         ordering = ["code"]
 
@@ -60,6 +70,30 @@ class Site(models.Model):
         if self.or_cost_per_minute_usd is not None:
             return float(self.or_cost_per_minute_usd), "set by the site"
         return settings.REGISTRY3D_OR_COST_PER_MINUTE, settings.REGISTRY3D_OR_COST_SOURCE
+
+    @property
+    def staff_costs(self) -> dict[str, tuple[float | None, str]]:
+        """Hourly cost of clinician and non-clinician time, and where each came from."""
+        out = {}
+        for who, own, default in (
+            (
+                "clinician",
+                self.clinician_cost_per_hour_usd,
+                settings.REGISTRY3D_CLINICIAN_COST_PER_HOUR,
+            ),
+            (
+                "non_clinician",
+                self.non_clinician_cost_per_hour_usd,
+                settings.REGISTRY3D_NON_CLINICIAN_COST_PER_HOUR,
+            ),
+        ):
+            if own is not None:
+                out[who] = (float(own), "set by the site")
+            elif default is not None:
+                out[who] = (default, "registry default")
+            else:
+                out[who] = (None, "not set")
+        return out
 
 
 class SiteRole(models.TextChoices):

@@ -553,28 +553,49 @@ def set_printer_active(
         )
 
 
-def set_or_cost(site: Site, value, *, actor=None, request: HttpRequest | None = None) -> None:
-    """Set the site's operating-room cost per minute (None: the registry default)."""
+# The site's cost settings: field, what it is called in messages, its range.
+COST_SETTINGS = {
+    "or_cost_per_minute_usd": ("The operating-room cost per minute", 1, 1000),
+    "clinician_cost_per_hour_usd": ("The clinician cost per hour", 1, 5000),
+    "non_clinician_cost_per_hour_usd": ("The non-clinician cost per hour", 1, 5000),
+}
+
+
+def set_costs(site: Site, *, actor=None, request: HttpRequest | None = None, **values) -> None:
+    """Set some of the site's cost settings (None: the registry default).
+
+    ``values`` are fields of :data:`COST_SETTINGS`; all are checked before
+    any is saved, and one audit event records what changed.
+    """
     from decimal import Decimal, InvalidOperation
 
-    if value is not None:
-        try:
-            value = Decimal(str(value)).quantize(Decimal("0.01"))
-        except InvalidOperation:
-            raise InvalidValue("The cost per minute must be a number, e.g. 62 or 37.45") from None
-        if not Decimal("1") <= value <= Decimal("1000"):
-            raise InvalidValue("The cost per minute must be between 1 and 1000 USD")
+    clean = {}
+    for name, value in values.items():
+        what, low, high = COST_SETTINGS[name]
+        if value is not None:
+            try:
+                value = Decimal(str(value)).quantize(Decimal("0.01"))
+            except InvalidOperation:
+                raise InvalidValue(f"{what} must be a number, e.g. 62 or 37.45") from None
+            if not Decimal(low) <= value <= Decimal(high):
+                raise InvalidValue(f"{what} must be between {low} and {high} USD")
+        clean[name] = value
     with transaction.atomic():
-        old = site.or_cost_per_minute_usd
-        if old == value:
+        changes = {
+            name: [getattr(site, name), value]
+            for name, value in clean.items()
+            if getattr(site, name) != value
+        }
+        if not changes:
             return
-        site.or_cost_per_minute_usd = value
-        site.save(update_fields=["or_cost_per_minute_usd"])
+        for name, (_, value) in changes.items():
+            setattr(site, name, value)
+        site.save(update_fields=list(changes))
         record(
             "site.settings_changed",
             actor=actor,
             request=request,
             site=site,
             target=site,
-            changes={"or_cost_per_minute_usd": [old, value]},
+            changes=changes,
         )

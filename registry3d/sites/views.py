@@ -9,7 +9,14 @@ from registry3d.audit.models import AuditEvent
 from registry3d.questionnaires import services as questionnaires
 from registry3d.sites import services
 from registry3d.sites.errors import SiteError
-from registry3d.sites.forms import InviteForm, OrCostForm, PrinterForm, RoleForm, TokenForm
+from registry3d.sites.forms import (
+    InviteForm,
+    OrCostForm,
+    PrinterForm,
+    RoleForm,
+    StaffCostForm,
+    TokenForm,
+)
 from registry3d.sites.middleware import remember_site
 from registry3d.sites.models import ApiToken, Membership, Printer, SiteRole
 
@@ -226,27 +233,34 @@ def _technologies():
     return [(c.code, c.label) for c in value_set.codes if c.active]
 
 
+def _initial(form_class, site) -> dict:
+    return {name: getattr(site, name) for name in form_class.base_fields}
+
+
 @login_required
 def site_settings(request, code):
-    """The site's reference data: printer inventory and operating-room cost."""
+    """The site's reference data: printer inventory, operating-room and staff costs."""
     site = services.get_site_for_user(request.user, code, SiteRole.MANAGER)
-    cost_form = OrCostForm(initial={"or_cost_per_minute_usd": site.or_cost_per_minute_usd})
+    cost_forms = {
+        "cost": OrCostForm(initial=_initial(OrCostForm, site)),
+        "staff_cost": StaffCostForm(initial=_initial(StaffCostForm, site)),
+    }
+    saved = {
+        "cost": "The operating-room cost was saved.",
+        "staff_cost": "The staff costs were saved.",
+    }
     printer_form = PrinterForm(technologies=_technologies())
     status = 200
     if request.method == "POST":
         status = 400
-        if request.POST.get("action") == "cost":
-            cost_form = OrCostForm(request.POST)
-            if cost_form.is_valid():
-                services.set_or_cost(
-                    site,
-                    cost_form.cleaned_data["or_cost_per_minute_usd"],
-                    actor=request.user,
-                    request=request,
-                )
-                messages.success(request, "The operating-room cost was saved.")
+        action = request.POST.get("action")
+        if action in cost_forms:
+            form = cost_forms[action] = type(cost_forms[action])(request.POST)
+            if form.is_valid():
+                services.set_costs(site, actor=request.user, request=request, **form.cleaned_data)
+                messages.success(request, saved[action])
                 return redirect("site_settings", code=site.code)
-        elif request.POST.get("action") == "printer":
+        elif action == "printer":
             printer_form = PrinterForm(request.POST, technologies=_technologies())
             if printer_form.is_valid():
                 try:
@@ -269,7 +283,9 @@ def site_settings(request, code):
             "is_manager": True,
             "cost": cost,
             "cost_source": source,
-            "cost_form": cost_form,
+            "cost_form": cost_forms["cost"],
+            "staff_costs": site.staff_costs,
+            "staff_cost_form": cost_forms["staff_cost"],
             "printer_form": printer_form,
             "printers": Printer.objects.filter(site=site),
         },

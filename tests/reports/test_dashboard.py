@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 
 from registry3d.cases.services import save_case
-from registry3d.reports import snapshot
+from registry3d.reports import metrics, snapshot
 from registry3d.sites import services
 from tests.cases.conftest import a_case, printers_for
 from tests.conftest import client_for
@@ -106,7 +106,7 @@ def test_a_viewer_sees_the_sites_own_figures_and_the_period(world):
     as_of = datetime.fromisoformat(built).strftime("%Y-%m-%d %H:%M")
     assert f"Figures as of {as_of} UTC" in html
     # Every metric is there with its definition.
-    assert html.count('<details class="definition">') == 15
+    assert html.count('<details class="definition">') == len(metrics.METRICS) == 20
     assert "Median number of days from the request to the delivery" in html
     # A plot of the site's own trend, with a text alternative.
     assert re.search(r'<svg role="img" aria-label="Cases by quarter\. Your site: 2025Q1: 3 ', html)
@@ -405,3 +405,47 @@ def test_tables_shared_between_pages_give_the_same_figures_as_fresh_ones(world):
     snapshot.build()
     later = metrics.site_report(snapshot.load(), "SITEA", filters, snapshot_key="build-2")
     assert later.cases == 17
+
+
+def test_a_changed_staff_cost_reaches_every_case_at_the_next_refresh(world):
+    """Rates are applied at each build, not stored with the case when it was read."""
+    efforts = {
+        f"effort_{a}_{k}": 30
+        for a in ("consultation", "segmentation", "cad", "prep_post_processing")
+        for k in ("clinician", "non_clinician")
+    }
+    add_cases(world.site_a, 3, **efforts)
+    services.set_costs(
+        world.site_a, clinician_cost_per_hour_usd=120, non_clinician_cost_per_hour_usd=60
+    )
+    first = snapshot.build(full=True)
+    table = snapshot.load()
+    # 120 minutes of each kind: 2 h x 120 + 2 h x 60.
+    assert table["labour_cost_usd"].to_list() == [360.0] * 3
+    assert table["total_cost_usd"].to_list() == [
+        round(m + 360.0, 2) for m in table["material_cost_usd"].to_list()
+    ]
+    services.set_costs(world.site_a, clinician_cost_per_hour_usd=None)
+    again = snapshot.build()
+    assert (first["incremental"], again["incremental"], again["read"]) == (False, True, 0)
+    # No clinician rate any more, nor a registry default: no labour cost.
+    assert snapshot.load()["labour_cost_usd"].to_list() == [None] * 3
+    services.set_costs(world.site_a, clinician_cost_per_hour_usd=90)
+    snapshot.build()
+    assert snapshot.load()["labour_cost_usd"].to_list() == [300.0] * 3
+
+
+def test_the_dashboard_shows_labour_and_total_cost(world):
+    efforts = {
+        f"effort_{a}_{k}": 15
+        for a in ("consultation", "segmentation", "cad", "prep_post_processing")
+        for k in ("clinician", "non_clinician")
+    }
+    add_cases(world.site_a, 2, **efforts)
+    services.set_costs(
+        world.site_a, clinician_cost_per_hour_usd=200, non_clinician_cost_per_hour_usd=50
+    )
+    _, html = dashboard(world.alice)
+    # 60 minutes of each kind: 200 + 50.
+    assert '<span class="dash-value">250 USD</span>' in row(html, "labour_cost_usd")
+    assert "Total cost per case" in row(html, "total_cost_usd")

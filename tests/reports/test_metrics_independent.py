@@ -49,6 +49,18 @@ SITES = {
 # that 2026Q1-2026Q3 holds 11 answers and 2026Q1-2026Q2 holds 10.
 ANSWERED = {"SITEA": 3, "ACAD3": 2, "ACAD4": 2, "ACAD5": 2, "ACAD6": 2}
 LATE_ANSWER_SITE = "SITEA"
+# Hourly staff costs (clinician, non-clinician) and operating-room cost per
+# minute set by sites; None takes the registry default, which the fixture
+# sets for non-clinician time only. SITEB and KIDS7 have no clinician rate,
+# so only their cases without clinician time have a labour cost.
+RATES = {
+    "SITEA": (150, 60, 62),
+    "ACAD3": (180, None, None),
+    "ACAD4": (120.5, 70, 45),
+    "ACAD5": (200, 65, None),
+    "ACAD6": (140, None, None),
+}
+DEFAULT_NON_CLINICIAN_RATE = 55.0
 MONTHS_2025 = [f"2025-{m:02d}" for m in (10, 11, 12)]
 MONTHS_2026 = [f"2026-{m:02d}" for m in range(1, 7)]
 
@@ -61,6 +73,8 @@ ALL_EFFORT = [
     for a in ("consultation", "segmentation", "cad", "prep_post_processing")
     for who in ("clinician", "non_clinician")
 ]
+CLINICIAN_EFFORT = [n for n in ALL_EFFORT if n.endswith("_clinician") and "_non_" not in n]
+NON_CLINICIAN_EFFORT = [n for n in ALL_EFFORT if n.endswith("_non_clinician")]
 READ_ELEMENTS = [
     *SEGMENTATION,
     *DESIGN,
@@ -78,8 +92,12 @@ MEDIANS = [
     "turnaround_days",
     "material_cost_usd",
     "material_cost_per_part_usd",
+    "labour_cost_usd",
+    "labour_cost_per_part_usd",
+    "total_cost_usd",
+    "total_cost_per_part_usd",
 ]
-MEANS = ["time_saved_min", "usefulness", "completeness"]
+MEANS = ["time_saved_min", "or_cost_saved_usd", "usefulness", "completeness"]
 PROPORTIONS = ["answered", "plan_changed", "appropriate"]
 # In the engine's order.
 ALL_METRICS = [
@@ -88,6 +106,7 @@ ALL_METRICS = [
     "answered",
     "plan_changed",
     "time_saved_min",
+    "or_cost_saved_usd",
     "usefulness",
     "appropriate",
     "completeness",
@@ -120,8 +139,9 @@ def _vary(data: dict, rng: random.Random) -> dict:
 
 
 @pytest.fixture
-def registry_cases(world, tmp_path):
+def registry_cases(world, tmp_path, settings):
     """Seven sites with 5-40 submitted cases each, plus cases that must not count."""
+    settings.REGISTRY3D_NON_CLINICIAN_COST_PER_HOUR = DEFAULT_NON_CLINICIAN_RATE
     dictionary = registry.current().dictionary
     rng = random.Random(20261128)
     sites = {"SITEA": world.site_a, "SITEB": world.site_b}
@@ -134,6 +154,13 @@ def registry_cases(world, tmp_path):
     sites["EMPTY8"] = site_services.add_site(
         "EMPTY8", "Empty Hospital", region="Ohio", facility_type="academic"
     )
+    for code, (clinician, non_clinician, operating_room) in RATES.items():
+        site_services.set_costs(
+            sites[code],
+            clinician_cost_per_hour_usd=clinician,
+            non_clinician_cost_per_hour_usd=non_clinician,
+            or_cost_per_minute_usd=operating_room,
+        )
     labels = {code: printers_for(site) for code, site in sites.items()}
     number = 0
     for code, (_, _, count) in SITES.items():
@@ -187,6 +214,34 @@ def _sum_known(values):
     return float(sum(known)) if known else None
 
 
+def _all_minutes(data, names):
+    values = [data.get(n) for n in names]
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return sum(values)
+    return None
+
+
+def _labour(data, code):
+    """Each kind of staff time at the site's hourly cost, or the registry's default."""
+    clinician_rate, non_clinician_rate, _ = RATES.get(code, (None, None, None))
+    if non_clinician_rate is None:
+        non_clinician_rate = DEFAULT_NON_CLINICIAN_RATE
+    total = 0.0
+    for names, rate in (
+        (CLINICIAN_EFFORT, clinician_rate),
+        (NON_CLINICIAN_EFFORT, non_clinician_rate),
+    ):
+        minutes = _all_minutes(data, names)
+        if minutes is None or (minutes and rate is None):
+            return None
+        total += minutes * (rate or 0) / 60
+    return round(total, 2)
+
+
+def _per_part(value, parts):
+    return round(value / parts, 2) if value is not None and parts else None
+
+
 def _scenario_categories() -> dict[str, str]:
     folder = Path(registry3d.dictionary.__file__).parent / "data"
     table = yaml.safe_load((folder / "appropriateness.yaml").read_text())
@@ -214,7 +269,11 @@ def expected_cases() -> pd.DataFrame:
         costs = [p["material_cost_usd"] for p in prints if "material_cost_usd" in p]
         material = round(sum(costs), 2) if costs else None
         parts = len(data.get("anatomic_parts") or [])
+        labour = _labour(data, case.site.code)
+        total = round(material + labour, 2) if material is not None and labour is not None else None
         answered = "respondent_role" in data
+        saved = _number(data.get("est_procedure_time_saved_min")) if answered else None
+        or_rate = (RATES.get(case.site.code, (None, None, None))[2]) or 37.45
         change = data.get("plan_change_type") if answered else None
         period = pd.Period(data["case_year_month"], freq="M")
         rows.append(
@@ -234,14 +293,15 @@ def expected_cases() -> pd.DataFrame:
                 "staff_min": staff,
                 "turnaround_days": _number(data.get("turnaround_days")),
                 "material_cost_usd": material,
-                "material_cost_per_part_usd": round(material / parts, 2)
-                if material is not None and parts
-                else None,
+                "material_cost_per_part_usd": _per_part(material, parts),
+                "labour_cost_usd": labour,
+                "labour_cost_per_part_usd": _per_part(labour, parts),
+                "total_cost_usd": total,
+                "total_cost_per_part_usd": _per_part(total, parts),
                 "answered": 1.0 if answered else 0.0,
                 "plan_changed": (1.0 if set(change) - {"none"} else 0.0) if change else None,
-                "time_saved_min": _number(data.get("est_procedure_time_saved_min"))
-                if answered
-                else None,
+                "time_saved_min": saved,
+                "or_cost_saved_usd": round(saved * or_rate, 2) if saved is not None else None,
                 "usefulness": float(data["ua_important"]) if answered else None,
                 "appropriate": 1.0
                 if categories.get(data.get("appropriateness_scenario")) == "usually_appropriate"

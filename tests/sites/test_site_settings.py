@@ -103,3 +103,86 @@ def test_another_site_cannot_retire_a_printer(world):
         assert csrf_post(client_for(world.carol), path, {"active": "no"}).status_code == 404
     printer.refresh_from_db()
     assert printer.active is True
+
+
+def test_staff_costs_start_unset_and_say_what_that_means(world):
+    page = client_for(world.mona).get("/sites/SITEA/settings/").content.decode()
+    assert '<strong data-staff-cost="clinician">no rate</strong> per hour (not set)' in page
+    assert "Cases that spent time of a kind without a rate have no labour cost" in page
+
+
+def test_staff_costs_fall_back_to_the_registry_default(world, settings):
+    settings.REGISTRY3D_NON_CLINICIAN_COST_PER_HOUR = 55.0
+    page = client_for(world.mona).get("/sites/SITEA/settings/").content.decode()
+    assert (
+        '<strong data-staff-cost="non_clinician">$55.00</strong> per hour (registry default)'
+        in page
+    )
+
+
+def test_a_manager_sets_the_staff_costs_in_one_audited_change(world):
+    client = client_for(world.mona)
+    response = csrf_post(
+        client,
+        "/sites/SITEA/settings/",
+        {
+            "action": "staff_cost",
+            "clinician_cost_per_hour_usd": "185.5",
+            "non_clinician_cost_per_hour_usd": "62",
+        },
+    )
+    assert response.status_code == 302
+    world.site_a.refresh_from_db()
+    assert world.site_a.staff_costs == {
+        "clinician": (185.5, "set by the site"),
+        "non_clinician": (62.0, "set by the site"),
+    }
+    event = AuditEvent.objects.get(action="site.settings_changed")
+    assert event.changes == {
+        "clinician_cost_per_hour_usd": [None, "185.50"],
+        "non_clinician_cost_per_hour_usd": [None, "62.00"],
+    }
+    # The operating-room cost form leaves the staff costs alone.
+    csrf_post(client, "/sites/SITEA/settings/", {"action": "cost", "or_cost_per_minute_usd": "40"})
+    world.site_a.refresh_from_db()
+    assert world.site_a.clinician_cost_per_hour_usd == Decimal("185.50")
+
+
+def test_a_bad_staff_cost_is_refused_next_to_the_field_and_nothing_changes(world):
+    client = client_for(world.mona)
+    response = csrf_post(
+        client,
+        "/sites/SITEA/settings/",
+        {
+            "action": "staff_cost",
+            "clinician_cost_per_hour_usd": "150",
+            "non_clinician_cost_per_hour_usd": "9000",
+        },
+    )
+    assert response.status_code == 400
+    assert "Ensure this value is less than or equal to 5000." in response.content.decode()
+    world.site_a.refresh_from_db()
+    assert world.site_a.clinician_cost_per_hour_usd is None
+    assert not AuditEvent.objects.filter(action="site.settings_changed").exists()
+
+
+def test_the_staff_cost_service_refuses_out_of_range_values_before_saving_any(world):
+    from registry3d.sites.errors import InvalidValue
+
+    with pytest.raises(InvalidValue, match="The non-clinician cost per hour must be between 1"):
+        services.set_costs(
+            world.site_a, clinician_cost_per_hour_usd=100, non_clinician_cost_per_hour_usd=0
+        )
+    world.site_a.refresh_from_db()
+    assert world.site_a.clinician_cost_per_hour_usd is None
+
+
+def test_another_sites_manager_cannot_set_the_staff_costs(world):
+    response = csrf_post(
+        client_for(world.carol),
+        "/sites/SITEA/settings/",
+        {"action": "staff_cost", "clinician_cost_per_hour_usd": "1"},
+    )
+    assert response.status_code == 404
+    world.site_a.refresh_from_db()
+    assert world.site_a.clinician_cost_per_hour_usd is None
