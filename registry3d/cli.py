@@ -397,6 +397,147 @@ def report(site_code, is_national, period, out):
     )
 
 
+# --- exports -----------------------------------------------------------------------------
+
+
+@main.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "xlsx"]),
+    default="csv",
+    show_default=True,
+    help="File format (xlsx only with --site).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the files, their dictionary and manifest.json into (new or empty).",
+)
+@click.option(
+    "--site",
+    "site_code",
+    default=None,
+    help="Export this site's own cases as stored; without it, a de-identified research export.",
+)
+@click.option("--elements", default="", help="Research: elements and groups, comma-separated.")
+@click.option("--from-year", type=int, default=None, help="Research: cases from this year.")
+@click.option("--to-year", type=int, default=None, help="Research: cases up to this year.")
+@click.option("--organ-system", default="", help="Research: cases of this organ system.")
+@click.option("--object-type", default="", help="Research: anatomic_model or anatomic_guide.")
+@click.option(
+    "--only-site", "only_sites", multiple=True, help="Research: cases of this site (repeatable)."
+)
+@click.option("--free-text", is_flag=True, help="Research: add free text, screened.")
+@click.option("--site-labels", is_flag=True, help="Research: random site labels, not codes.")
+@click.option("--months", is_flag=True, help="Research: keep year and month (not Safe Harbor).")
+@click.option(
+    "--identifiers", is_flag=True, help="Research: add case IDs and patient keys (not Safe Harbor)."
+)
+@needs_django
+def export_cases(
+    fmt,
+    out,
+    site_code,
+    elements,
+    from_year,
+    to_year,
+    organ_system,
+    object_type,
+    only_sites,
+    free_text,
+    site_labels,
+    months,
+    identifiers,
+):
+    """Export cases: de-identified for research, or one site's own cases.
+
+    A research export holds every site's submitted cases under HIPAA Safe
+    Harbor (dates to the year, ages of 90 and above as 90+, no free text, no
+    case IDs or patient keys) unless options say otherwise: one table per
+    repeating group beside the cases table. A site export (--site) holds the
+    site's cases as stored, in CSV or XLSX in the import template's columns
+    (so it can be edited and imported again) or in Parquet tables. Every
+    export writes dictionary.csv and manifest.json (rows, bytes and SHA-256
+    of each file) beside its data and is recorded in the audit trail.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from registry3d.exports import services as exports
+    from registry3d.exports.errors import ExportError
+    from registry3d.exports.models import ExportStatus
+    from registry3d.sites import services as sites
+
+    if out.exists() and any(out.iterdir()):
+        raise click.ClickException(f"{out} is not empty; name a new or empty folder")
+    research_only = {
+        "--elements": elements,
+        "--from-year": from_year,
+        "--to-year": to_year,
+        "--organ-system": organ_system,
+        "--object-type": object_type,
+        "--only-site": only_sites,
+        "--free-text": free_text,
+        "--site-labels": site_labels,
+        "--months": months,
+        "--identifiers": identifiers,
+    }
+    try:
+        if site_code:
+            given = [name for name, value in research_only.items() if value]
+            if given:
+                raise click.ClickException(
+                    f"{', '.join(given)}: only for research exports (leave out --site)"
+                )
+            export = exports.request_site_export(
+                None, sites.find_site(site_code), fmt, enqueue=False
+            )
+        else:
+            if fmt == "xlsx":
+                raise click.ClickException("A research export is csv or parquet")
+            options = exports.ResearchOptions(
+                elements=[e.strip() for e in elements.split(",") if e.strip()] or None,
+                from_year=from_year,
+                to_year=to_year,
+                organ_system=organ_system,
+                object_type=object_type,
+                sites=list(only_sites),
+                free_text=free_text,
+                site_labels=site_labels,
+                months=months,
+                identifiers=identifiers,
+            )
+            export = exports.request_research_export(None, options, fmt, enqueue=False)
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from None
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("Exporting"),
+        BarColumn(),
+        TextColumn("{task.completed} of {task.total} cases"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("export", total=None)
+        manifest = exports.write_export(
+            export, out, lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    export.status = ExportStatus.DONE
+    export.manifest = manifest
+    export.file_path = str(out)
+    export.cases_done = export.cases_total = manifest["cases"]
+    export.save()
+    click.echo(
+        f"Wrote {len(manifest['files'])} files to {out} ({manifest['cases']} cases; "
+        f"{'de-identified' if export.kind == 'research' else export.site.code + ' as stored'}); "
+        "see manifest.json"
+    )
+
+
 # --- sites and people -----------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ urlpatterns = [
     path("q/<str:token>/", questionnaire_views.link, name="questionnaire_link"),
     path("questionnaires/", include("registry3d.questionnaires.urls")),
     path("reports/", include("registry3d.reports.urls_national")),
+    path("exports/", include("registry3d.exports.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -312,7 +312,11 @@ class RowReader:
             kind, convert, target, element, path = cell
             if kind == "item":
                 try:
-                    value = text if convert is _as_text else convert(raw, text)
+                    value = (
+                        (text if text[:1] != "'" else _as_text(raw, text))
+                        if convert is _as_text
+                        else convert(raw, text)
+                    )
                 except ValueError:
                     problems.append(wrong_type(element, text, path))
                     continue
@@ -324,7 +328,11 @@ class RowReader:
                     item[name] = value
             elif kind == "top":
                 try:
-                    data[target] = text if convert is _as_text else convert(raw, text)
+                    data[target] = (
+                        (text if text[:1] != "'" else _as_text(raw, text))
+                        if convert is _as_text
+                        else convert(raw, text)
+                    )
                 except ValueError:
                     problems.append(wrong_type(element, text, path))
             elif kind == "record":
@@ -361,7 +369,14 @@ class RowReader:
         return record, data, problems
 
 
+# What a spreadsheet would run as a formula; the registry's exports put a ' in
+# front of such text, which reading takes away again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _as_text(raw, text: str) -> str:
+    if text[:1] == "'" and text[1:2] and text[1:2] in FORMULA_STARTS:
+        return text[1:]
     return text
 
 

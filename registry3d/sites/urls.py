@@ -2,6 +2,7 @@ from django.urls import path
 
 from registry3d.audit import views as audit_views
 from registry3d.cases import views as case_views
+from registry3d.exports import views as export_views
 from registry3d.intake import views as intake_views
 from registry3d.questionnaires import views as questionnaire_views
 from registry3d.reports import pdf_views
@@ -18,6 +19,7 @@ urlpatterns = [
     path("<str:code>/tokens/<uuid:token_code>/revoke/", views.token_revoke, name="token_revoke"),
     path("<str:code>/audit/", audit_views.site_audit, name="site_audit"),
     path("<str:code>/settings/", views.site_settings, name="site_settings"),
+    path("<str:code>/export/", export_views.site_export, name="site_export"),
     path("<str:code>/imports/", intake_views.import_list, name="import_list"),
     path(
         "<str:code>/imports/<uuid:import_code>/", intake_views.import_detail, name="import_detail"

@@ -1,0 +1,158 @@
+"""A site's own export: every case as stored, importable again, safe in a spreadsheet."""
+
+import io
+import json
+import zipfile
+
+import openpyxl
+import pandas as pd
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+
+from registry3d.audit.models import AuditEvent
+from registry3d.cli import main
+from registry3d.exports.models import Export
+from registry3d.intake import services as intake
+from registry3d.intake.models import Import
+from tests.conftest import client_for, csrf_post
+from tests.exports.conftest import FORMULA
+
+
+def site_export(tmp_path, fmt, site="SITEA"):
+    out = tmp_path / fmt
+    result = CliRunner().invoke(
+        main, ["export", "--site", site, "--format", fmt, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def import_preview(world, path) -> Import:
+    stored = intake.copy_to_imports("SITEA", path)
+    batch = intake.create_import(world.site_a, stored, file_name=path.name)
+    intake.run_import(batch, preview=True)
+    batch.refresh_from_db()
+    return batch
+
+
+def site_a(exportable):
+    return [c for c in exportable.cases if c.site.code == "SITEA"]
+
+
+def test_the_csv_holds_the_sites_cases_as_stored_and_imports_again_unchanged(
+    exportable, world, tmp_path
+):
+    out, output = site_export(tmp_path, "csv")
+    assert output == f"Wrote 3 files to {out} (12 cases; SITEA as stored); see manifest.json\n"
+    cases = pd.read_csv(out / "cases.csv", dtype=str, keep_default_na=False)
+    mine = [c for c in site_a(exportable) if c.status != "withdrawn"]
+    assert sorted(cases["case_uid"]) == sorted(c.case_uid for c in mine)
+    assert set(cases["patient_key"]) == {c.patient_key for c in mine}
+    assert set(cases["case_year_month"]) == {c.data["case_year_month"] for c in mine}
+    assert "90" in set(cases["age_years"])  # as stored, not 90+
+    withdrawn = pd.read_csv(out / "withdrawn.csv", dtype=str, keep_default_na=False)
+    assert withdrawn[["case_uid", "status", "withdrawn_reason"]].values.tolist() == [
+        ["ALPHA-CASE-003", "withdrawn", "Entered twice"]
+    ]
+    # Only this site's cases.
+    text = (out / "cases.csv").read_text() + (out / "withdrawn.csv").read_text()
+    assert "BRAVO" not in text
+    # The formula is neutralised for spreadsheets, and comes back whole.
+    assert ("'" + FORMULA) in set(cases["anatomic_parts_1_comment"])
+    batch = import_preview(world, out / "cases.csv")
+    assert (batch.rows, batch.unchanged, batch.changed, batch.invalid) == (11, 11, 0, 0)
+
+
+def test_the_xlsx_writes_text_never_formulas_and_imports_again_unchanged(
+    exportable, world, tmp_path
+):
+    out, _ = site_export(tmp_path, "xlsx")
+    book = openpyxl.load_workbook(out / "cases.xlsx")
+    assert book.sheetnames == ["cases", "withdrawn"]
+    sheet = book["cases"]
+    header = [cell.value for cell in sheet[1]]
+    column = header.index("anatomic_parts_1_comment")
+    comments = [row[column] for row in sheet.iter_rows(min_row=2)]
+    formula_cells = [cell for cell in comments if cell.value == FORMULA]
+    assert len(formula_cells) == 1 and formula_cells[0].data_type == "s"
+    assert not any(c.data_type == "f" for row in sheet.iter_rows() for c in row)
+    ages = [row[header.index("age_years")].value for row in sheet.iter_rows(min_row=2)]
+    assert 90 in ages and all(isinstance(a, int) or a is None for a in ages)
+    batch = import_preview(world, out / "cases.xlsx")
+    assert (batch.rows, batch.unchanged, batch.changed, batch.invalid) == (11, 11, 0, 0)
+
+
+def test_parquet_tables_hold_every_case_with_its_identifiers(exportable, tmp_path):
+    out, _ = site_export(tmp_path, "parquet")
+    cases = pq.read_table(out / "cases.parquet").to_pandas()
+    assert sorted(cases["case_uid"]) == sorted(c.case_uid for c in site_a(exportable))
+    assert set(cases["status"]) == {"draft", "submitted", "withdrawn"}
+    prints = pq.read_table(out / "prints.parquet").to_pandas()
+    assert len(prints) == sum(len(c.data["prints"]) for c in site_a(exportable))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["site"] == "SITEA" and manifest["kind"] == "site"
+
+
+def test_a_manager_exports_on_the_page_and_the_site_audit_trail_records_it(exportable, world):
+    client = client_for(world.mona)
+    assert client.get("/sites/SITEA/export/").status_code == 200
+    response = csrf_post(client, "/sites/SITEA/export/", {"format": "csv"})
+    assert response.status_code == 302
+    export_row = Export.objects.get()
+    download = client.get(f"/exports/{export_row.code}/download/")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
+    assert sorted(archive.namelist()) == [
+        "cases.csv",
+        "dictionary.csv",
+        "manifest.json",
+        "withdrawn.csv",
+    ]
+    assert "ALPHA-CASE-000" in archive.read("cases.csv").decode()
+    assert AuditEvent.objects.filter(
+        action="export.requested", site=world.site_a, actor=world.mona
+    ).exists()
+    assert AuditEvent.objects.filter(action="export.downloaded", site=world.site_a).exists()
+    assert download["Content-Disposition"].startswith(
+        'attachment; filename="registry3d-site-SITEA-'
+    )
+
+
+def test_nobody_else_exports_or_downloads_a_sites_cases(exportable, world):
+    export_row = None
+    response = csrf_post(client_for(world.mona), "/sites/SITEA/export/", {"format": "csv"})
+    export_row = Export.objects.get()
+    assert response.status_code == 302
+    for person, status in (
+        (world.carol, 404),
+        (world.dan, 404),
+        (world.alice, 403),
+        (world.bob, 403),
+    ):
+        client = client_for(person)
+        assert client.get("/sites/SITEA/export/").status_code == status
+        assert csrf_post(client, "/sites/SITEA/export/", {"format": "csv"}).status_code == status
+        assert client.get(f"/exports/{export_row.code}/").status_code == 404
+        assert client.get(f"/exports/{export_row.code}/download/").status_code == 404
+    assert Export.objects.count() == 1
+    refused = AuditEvent.objects.filter(action="export.refused")
+    assert refused.count() == 4
+    assert {e.changes["site"] for e in refused} == {"SITEA"}
+    # Carol exports her own site, which holds none of Site A's cases.
+    csrf_post(client_for(world.carol), "/sites/SITEB/export/", {"format": "csv"})
+    theirs = Export.objects.get(site=world.site_b)
+    archive = zipfile.ZipFile(
+        io.BytesIO(
+            b"".join(
+                client_for(world.carol).get(f"/exports/{theirs.code}/download/").streaming_content
+            )
+        )
+    )
+    assert "ALPHA" not in archive.read("cases.csv").decode()
+
+
+def test_research_only_options_are_refused_with_a_site_export(exportable, tmp_path):
+    result = CliRunner().invoke(
+        main, ["export", "--site", "SITEA", "--out", str(tmp_path / "x"), "--months"]
+    )
+    assert result.exit_code == 1
+    assert result.output == "Error: --months: only for research exports (leave out --site)\n"
