@@ -5,6 +5,7 @@ metrics are polars expressions over the snapshot (:mod:`registry3d.reports.snaps
 so the same definitions would run as SQL group-bys on a larger engine.
 """
 
+import bisect
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -254,6 +255,16 @@ def quarters_between(start: str, end: str) -> list[str]:
     return out
 
 
+def quarters_held(df: pl.DataFrame, snapshot_key=None) -> list[str]:
+    """The quarters the snapshot has cases in, in order (once per snapshot with a key)."""
+
+    def quarters() -> list[str]:
+        return df["quarter"].drop_nulls().unique().sort().to_list()
+
+    key = None if snapshot_key is None else (snapshot_key, "quarters-held")
+    return _remember(key, quarters, small=True)
+
+
 def shift_quarter(quarter: str, by: int) -> str:
     index = int(quarter[:4]) * 4 + int(quarter[-1]) - 1 + by
     return f"{index // 4}Q{index % 4 + 1}"
@@ -268,12 +279,18 @@ class Filters:
     technology: str = ""
 
     @classmethod
-    def default(cls, df: pl.DataFrame, today: date | None = None) -> "Filters":
-        """The four quarters up to the newest one with cases (not later than today's)."""
+    def default(
+        cls, df: pl.DataFrame, today: date | None = None, *, snapshot_key=None
+    ) -> "Filters":
+        """The four quarters up to the newest one with cases (not later than today's).
+
+        With ``snapshot_key`` (see :func:`site_report`) the snapshot's quarters
+        are read once per snapshot, not on every page.
+        """
         today = today or date.today()
         current = f"{today.year}Q{(today.month - 1) // 3 + 1}"
-        known = df.filter(pl.col("quarter") <= current)["quarter"]
-        end = known.max() if known.len() else current
+        known = [q for q in quarters_held(df, snapshot_key) if q <= current]
+        end = known[-1] if known else current
         return cls(shift_quarter(end, -3), end)
 
     def apply(self, df: pl.DataFrame) -> pl.DataFrame:
@@ -344,29 +361,47 @@ class Comparison:
         return not self.suppressed
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """Site values of one metric in one group of sites, sorted, and the cases behind them."""
+
+    ordered: list[float]
+    cases: int
+
+    @classmethod
+    def of(cls, values: list[float], counts: list[int]) -> "Distribution":
+        return cls(sorted(values), int(sum(counts)))
+
+    def comparison(self, own: float | None) -> Comparison:
+        """The median and quartiles, and where ``own`` falls among the values.
+
+        Suppressed when built from fewer than 11 cases or 5 sites.
+        """
+        ordered, sites = self.ordered, len(self.ordered)
+        if sites < MIN_SITES or self.cases < MIN_CASES:
+            return Comparison(
+                sites, self.cases, suppressed=f"fewer than {MIN_CASES} cases or {MIN_SITES} sites"
+            )
+        result = Comparison(
+            sites,
+            self.cases,
+            median=_quantile(ordered, 0.5),
+            q1=_quantile(ordered, 0.25),
+            q3=_quantile(ordered, 0.75),
+        )
+        if own is not None:
+            below = bisect.bisect_left(ordered, own)
+            equal = bisect.bisect_right(ordered, own) - below
+            result.rank = 100 * (below + 0.5 * equal) / sites
+        return result
+
+
 def compare(values: list[float], counts: list[int], own: float | None) -> Comparison:
     """The median and quartiles of site values and where ``own`` falls among them.
 
     Suppressed when built from fewer than 11 cases or 5 sites.
     """
-    sites, cases = len(values), int(sum(counts))
-    if sites < MIN_SITES or cases < MIN_CASES:
-        return Comparison(
-            sites, cases, suppressed=f"fewer than {MIN_CASES} cases or {MIN_SITES} sites"
-        )
-    ordered = sorted(values)
-    result = Comparison(
-        sites,
-        cases,
-        median=_quantile(ordered, 0.5),
-        q1=_quantile(ordered, 0.25),
-        q3=_quantile(ordered, 0.75),
-    )
-    if own is not None:
-        below = sum(1 for v in ordered if v < own)
-        equal = sum(1 for v in ordered if v == own)
-        result.rank = 100 * (below + 0.5 * equal) / sites
-    return result
+    return Distribution.of(values, counts).comparison(own)
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -375,6 +410,20 @@ def _quantile(ordered: list[float], q: float) -> float:
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def site_rows(df: pl.DataFrame, site_id: int) -> pl.DataFrame:
+    """The snapshot's rows of one site.
+
+    The snapshot is written sorted by site, so the site's rows are found by
+    binary search instead of a scan of every case.
+    """
+    ids = df["site_id"]
+    if ids.is_sorted():
+        start = ids.search_sorted(site_id, "left")
+        end = ids.search_sorted(site_id, "right")
+        return df.slice(start, end - start)
+    return df.filter(pl.col("site_id") == site_id)
 
 
 @dataclass
@@ -403,20 +452,25 @@ class SiteReport:
 
 
 # Site tables computed for a snapshot, by the snapshot's build time and the
-# filters: every site's dashboard of a period reads the same ones.
+# filters: every site's dashboard of a period reads the same ones. Small
+# answers (a metric's distribution among sites, the quarters held) are kept
+# apart, many more of them.
 _TABLES: dict = {}
 _TABLES_KEPT = 32
+_SMALL: dict = {}
+_SMALL_KEPT = 4096
 
 
-def _remember(key, compute):
+def _remember(key, compute, *, small: bool = False):
     """``compute()``, kept under ``key`` (a hashable naming the snapshot and the question)."""
     if key is None:
         return compute()
-    table = _TABLES.get(key)
+    store, kept = (_SMALL, _SMALL_KEPT) if small else (_TABLES, _TABLES_KEPT)
+    table = store.get(key)
     if table is None:
-        while len(_TABLES) >= _TABLES_KEPT:
-            _TABLES.pop(next(iter(_TABLES)))
-        table = _TABLES[key] = compute()
+        while len(store) >= kept:
+            store.pop(next(iter(store)))
+        table = store[key] = compute()
     return table
 
 
@@ -451,23 +505,36 @@ def site_report(
             "region": ("site_region", own["site_region"]),
             "volume": ("band", own["band"]),
         }
+
+    def distribution(metric: Metric, column: str | None, group) -> Distribution:
+        """The metric's site values in the registry (``column`` None) or a peer group.
+
+        Every site's report of the same snapshot and filters shares them.
+        """
+
+        def compute() -> Distribution:
+            present = table.filter(pl.col(f"{metric.name}__n") > 0)
+            if column is not None:
+                present = present.filter(pl.col(column) == group)
+            return Distribution.of(
+                present[metric.name].to_list(), present[f"{metric.name}__n"].to_list()
+            )
+
+        shared = None if key is None else (*key, "distribution", metric.name, column, group)
+        return _remember(shared, compute, small=True)
+
     rows = []
     for metric in METRICS:
         value = own[metric.name] if own else None
         cases = int(own[f"{metric.name}__n"]) if own else 0
-        present = table.filter(pl.col(f"{metric.name}__n") > 0)
-        registry = compare(
-            present[metric.name].to_list(), present[f"{metric.name}__n"].to_list(), value
-        )
-        peers = {}
-        for key, (column, group) in peer_groups.items():
-            members = present.filter(pl.col(column) == group)
-            peers[key] = compare(
-                members[metric.name].to_list(), members[f"{metric.name}__n"].to_list(), value
-            )
+        registry = distribution(metric, None, None).comparison(value)
+        peers = {
+            name: distribution(metric, column, group).comparison(value)
+            for name, (column, group) in peer_groups.items()
+        }
         rows.append(MetricRow(metric, value, cases, registry, peers))
     missing: list[tuple[str, int]] = []
-    own_cases = filters.apply(df.filter(pl.col("site_id") == own["site_id"])) if own else df.clear()
+    own_cases = filters.apply(site_rows(df, own["site_id"])) if own else df.clear()
     if own_cases.height:
         exploded = (
             own_cases.select(pl.col("missing").str.split(";"))
@@ -522,16 +589,35 @@ def trend(
             (snapshot_key, "quarters", tuple(quarters)),
             lambda: site_values_by_quarter(chosen()),
         )
+
+    def medians() -> dict[str, float | None]:
+        """The registry's median per quarter: the same in every site's trend."""
+        out = {}
+        for quarter in quarters:
+            rows = table.filter((pl.col("quarter") == quarter) & (pl.col(f"{metric.name}__n") > 0))
+            registry = compare(
+                rows[metric.name].to_list(), rows[f"{metric.name}__n"].to_list(), None
+            )
+            out[quarter] = registry.median if registry.shown else None
+        return out
+
+    def own_rows() -> dict[str, dict]:
+        """The site's row of each quarter, for every metric at once."""
+        rows = table.filter(pl.col("site_code") == site_code)
+        return {row["quarter"]: row for row in rows.iter_rows(named=True)}
+
+    key = None if snapshot_key is None else (snapshot_key, "trend", tuple(quarters))
+    registry = _remember(key and (*key, metric.name), medians, small=True)
+    own = _remember(key and (*key, "site", site_code), own_rows, small=True)
     out = []
     for quarter in quarters:
-        rows = table.filter((pl.col("quarter") == quarter) & (pl.col(f"{metric.name}__n") > 0))
-        own = rows.filter(pl.col("site_code") == site_code)
-        registry = compare(rows[metric.name].to_list(), rows[f"{metric.name}__n"].to_list(), None)
+        row = own.get(quarter)
+        known = row is not None and row[f"{metric.name}__n"] > 0
         out.append(
             {
                 "quarter": quarter,
-                "site": own[metric.name][0] if own.height else None,
-                "registry": registry.median if registry.shown else None,
+                "site": row[metric.name] if known else None,
+                "registry": registry[quarter],
             }
         )
     return out

@@ -74,9 +74,11 @@ def _choices(dictionary, value_set: str) -> list[tuple[str, str]]:
     return [(c.code, c.label) for c in vs.codes if c.active] if vs else []
 
 
-def parse_filters(params, df: pl.DataFrame, choices: dict) -> tuple[metrics.Filters, bool]:
+def parse_filters(
+    params, df: pl.DataFrame, choices: dict, snapshot_key=None
+) -> tuple[metrics.Filters, bool]:
     """The filters asked for, or the defaults; and whether the period is the default one."""
-    default = metrics.Filters.default(df)
+    default = metrics.Filters.default(df, snapshot_key=snapshot_key)
     start = params.get("start", "")
     end = params.get("end", "")
     latest = f"{date.today().year + 1}Q4"
@@ -96,10 +98,10 @@ def parse_filters(params, df: pl.DataFrame, choices: dict) -> tuple[metrics.Filt
     return chosen, (start, end) == (default.start, default.end)
 
 
-def _quarter_options(df: pl.DataFrame, filters: metrics.Filters) -> list[str]:
-    known = df["quarter"].drop_nulls()
-    first = min([filters.start, *([known.min()] if known.len() else [])])
-    last = max([filters.end, *([known.max()] if known.len() else [])])
+def _quarter_options(df: pl.DataFrame, filters: metrics.Filters, built=None) -> list[str]:
+    known = metrics.quarters_held(df, built)
+    first = min([filters.start, *known[:1]])
+    last = max([filters.end, *known[-1:]])
     return metrics.quarters_between(first, last)
 
 
@@ -237,7 +239,7 @@ def site_dashboard(request, code):
         "object_type": _choices(dictionary, "object_type"),
         "technology": _choices(dictionary, "print_technology"),
     }
-    filters, rolling = parse_filters(request.GET, df, choices)
+    filters, rolling = parse_filters(request.GET, df, choices, snapshot_key=built)
     report = metrics.site_report(df, site.code, filters, snapshot_key=built)
     labels = {e: dictionary.element(e).label for e in snapshot.COMPLETENESS_ELEMENTS}
     missing = [(labels.get(name, name), count) for name, count in report.missing]
@@ -249,7 +251,7 @@ def site_dashboard(request, code):
         **_site_context(request, site),
         "filters": filters,
         "rolling": rolling,
-        "quarters": _quarter_options(df, filters),
+        "quarters": _quarter_options(df, filters, built),
         "choices": choices,
         "chosen_labels": [
             dict(choices[name])[getattr(filters, name)]

@@ -663,3 +663,22 @@ def test_trend_per_quarter(registry_cases):
                 comparison = expected_comparison(table, name, None)
                 registry = comparison["median"] if comparison["shown"] else None
                 assert point["registry"] == pytest.approx(registry), (code, name, point)
+
+
+def test_shared_tables_give_every_site_the_same_figures(registry_cases):
+    """Tables and distributions shared per snapshot change no figure of any site."""
+    quarters = ["2025Q4", "2026Q1", "2026Q2", "2026Q3"]
+    for filters in FILTERS[1:]:
+        for code in [*SITES, "EMPTY8", "NOSUCH"]:
+            alone = metrics.site_report(registry_cases, code, filters)
+            shared = metrics.site_report(registry_cases, code, filters, snapshot_key="test")
+            assert dataclasses.replace(alone, sites_table=None) == dataclasses.replace(
+                shared, sites_table=None
+            ), (code, filters)
+            for metric in metrics.METRICS:
+                assert metrics.trend(registry_cases, code, metric, quarters) == metrics.trend(
+                    registry_cases, code, metric, quarters, snapshot_key=("test", filters.label)
+                ), (code, metric.name)
+    assert metrics.Filters.default(registry_cases, snapshot_key="test") == metrics.Filters.default(
+        registry_cases
+    )
