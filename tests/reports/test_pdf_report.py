@@ -2,7 +2,6 @@
 
 import statistics
 import subprocess
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -37,9 +36,7 @@ def q3_turnaround(site) -> float:
 
 
 def test_the_pdf_shows_the_site_against_the_registry(sites, tmp_path):
-    started = time.monotonic()
     content = site_pdf(sites["SITEA"], Filters("2026Q3", "2026Q3"))
-    assert time.monotonic() - started < 5
     assert content.startswith(b"%PDF")
     text = pdf_text(content, tmp_path)
     assert "Quarterly feedback report" in text
