@@ -172,7 +172,7 @@ def build_rows(
 ) -> list[Row]:
     """The figures and plots of every metric, comparisons only when the gate is open."""
     key = None if built is None else (built, dataclasses.astuple(filters))
-    from registry3d.reports import plots  # matplotlib loads on the first dashboard only
+    from registry3d.reports import plots
 
     chosen = functools.cache(lambda: filters.apply(df))  # read only if no shared table
     quarters = tuple(metrics.quarters_between(filters.start, filters.end))
