@@ -449,3 +449,20 @@ def test_the_bundle_reflects_a_posted_response(fhir_world):
     (case_response,) = resources_of(bundle, "QuestionnaireResponse")
     lab, _ = split(fhir_world["case"].data)
     assert read_answers(case_response, published_questionnaire("registry3d-case")) == lab
+
+
+def test_a_body_over_the_limit_is_413_and_deep_nesting_400(fhir_world):
+    from django.test import override_settings
+
+    with override_settings(REGISTRY3D_API_MAX_BODY_BYTES=100):
+        reply = post(fhir_world, exported(fhir_world)[CASE_Q])
+    assert reply.status == 413
+    ((text, _),) = issues_of(reply)
+    assert text.endswith("bytes; at most 100 are accepted.")
+    deep = b'{"a":' * 40 + b"1" + b"}" * 40
+    nested = post(fhir_world, None, raw=deep)
+    assert nested.status == 400
+    assert issues_of(nested) == [
+        ("The JSON body nests 40 levels deep; at most 32 are accepted.", "")
+    ]
+    nothing_written(fhir_world)
