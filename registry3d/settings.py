@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "registry3d.questionnaires",
     "registry3d.reports",
     "registry3d.exports",
+    "registry3d.fhir",
     "registry3d.api",
     "django.contrib.admin",
     "django.contrib.auth",

@@ -30,5 +30,6 @@ urlpatterns = [
     path("reports/", include("registry3d.reports.urls_national")),
     path("exports/", include("registry3d.exports.urls")),
     path("api/", api.urls),
+    path("fhir/", include("registry3d.fhir.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -21,6 +21,7 @@ from registry3d.api.common import (
     problem,
     require_write,
 )
+from registry3d.api.fhir import router as fhir_router
 from registry3d.api.imports import router as imports_router
 from registry3d.api.intake import router as intake_router
 from registry3d.api.questionnaires import router as questionnaires_router
@@ -246,6 +247,7 @@ api.add_router("/v1/", cases_router)
 api.add_router("/v1/", imports_router)
 api.add_router("/v1/", intake_router)
 api.add_router("/v1/", questionnaires_router)
+api.add_router("/v1/", fhir_router)
 
 
 class StatusOut(Schema):
