@@ -404,10 +404,10 @@ def report(site_code, is_national, period, out):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "parquet", "xlsx"]),
+    type=click.Choice(["csv", "parquet", "xlsx", "fhir"]),
     default="csv",
     show_default=True,
-    help="File format (xlsx only with --site).",
+    help="File format (xlsx and fhir only with --site).",
 )
 @click.option(
     "--out",
@@ -495,8 +495,10 @@ def export_cases(
                 None, sites.find_site(site_code), fmt, enqueue=False
             )
         else:
-            if fmt == "xlsx":
-                raise click.ClickException("A research export is csv or parquet")
+            if fmt in ("xlsx", "fhir"):
+                raise click.ClickException(
+                    f"A research export is csv or parquet; {fmt} is for a site's export (--site)"
+                )
             options = exports.ResearchOptions(
                 elements=[e.strip() for e in elements.split(",") if e.strip()] or None,
                 from_year=from_year,

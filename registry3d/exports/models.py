@@ -15,6 +15,7 @@ class ExportFormat(models.TextChoices):
     CSV = "csv", "CSV"
     PARQUET = "parquet", "Parquet"
     XLSX = "xlsx", "Excel (XLSX)"
+    FHIR = "fhir", "FHIR R4B NDJSON"
 
 
 class ExportStatus(models.TextChoices):

@@ -377,7 +377,7 @@ def _wide_row(case: Case) -> dict:
     return row
 
 
-def _dictionary_rows(table_list: list[t.Table], rules_text: list[str]) -> list[dict]:
+def _dictionary_rows(table_list: list[t.Table]) -> list[dict]:
     rows = []
     for table in table_list:
         for column in table.columns:
@@ -422,6 +422,8 @@ def write_export(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     dictionary = registry.current().dictionary
+    if export.format == ExportFormat.FHIR:
+        return _write_fhir(export, out_dir, dictionary, progress)
     if export.kind == ExportKind.RESEARCH:
         options = ResearchOptions.from_json(export.options)
         rules = options.rules()
@@ -489,21 +491,67 @@ def write_export(
             book.close()
     if progress is not None:
         progress(done, total)
-    _write_dictionary(out_dir / "dictionary.csv", _dictionary_rows(table_list, []))
+    _write_dictionary(out_dir / "dictionary.csv", _dictionary_rows(table_list))
+    rows: dict[str, object] = {"dictionary.csv": sum(len(table.columns) for table in table_list)}
+    if book is not None:
+        rows["cases.xlsx"] = {name: sheet.rows for name, sheet in open_table.items()}
+    else:
+        rows.update({f"{name}.{export.format}": w.rows for name, w in open_table.items()})
+    if wide:
+        described = [
+            "The site's own cases as stored, one row per case in the columns of the import "
+            "template, so the file can be edited and imported again; withdrawn cases are apart "
+            "(withdrawn.csv, or their own sheet), since an import takes none.",
+            "Text a spreadsheet could run as a formula starts with ' in CSV (an import removes "
+            "it) and is stored as text in XLSX.",
+        ]
+    else:
+        described = rules.described()
+    return _manifest(
+        export, out_dir, dictionary, described, done, rows, withheld=stats.withheld_text
+    )
+
+
+def _write_fhir(export: Export, out_dir: Path, dictionary: Dictionary, progress) -> dict:
+    """The site's cases as FHIR NDJSON, one file per resource type, with the Questionnaires."""
+    from registry3d.fhir import bulk, questionnaire
+
+    cases = Case.objects.filter(site=export.site).order_by("pk")
+    total = cases.count()
+    done = 0
+
+    def counted():
+        nonlocal done
+        for case in cases.iterator(chunk_size=2000):
+            yield case
+            done += 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, total)
+
+    rows = bulk.write_ndjson(counted(), out_dir)
+    for name in (questionnaire.CASE_QUESTIONNAIRE, questionnaire.PHYSICIAN_QUESTIONNAIRE):
+        path = out_dir / f"Questionnaire-{name}.json"
+        path.write_text(json.dumps(questionnaire.build(dictionary, name), indent=2) + "\n")
+        rows[path.name] = 1
+    if progress is not None:
+        progress(done, total)
+    rules = [
+        "The site's own cases as stored, as FHIR R4B (4.3.0) resources: one NDJSON file per "
+        "resource type (FHIR Bulk Data style), with the Questionnaires their answers follow."
+    ]
+    return _manifest(export, out_dir, dictionary, rules, done, rows, withheld=0)
+
+
+def _manifest(export, out_dir, dictionary, rules, cases, rows, *, withheld) -> dict:
+    """Describe every file of ``out_dir`` (rows, bytes, SHA-256) and write manifest.json."""
     files = []
     for path in sorted(out_dir.iterdir()):
         if path.name == "manifest.json":
             continue
-        handle = open_table.get(path.stem) if book is None else None
-        rows = handle.rows if handle is not None else None
-        if book is not None and path.suffix == ".xlsx":
-            rows = {name: sheet.rows for name, sheet in open_table.items()}
-        if path.name == "dictionary.csv":
-            rows = sum(len(table.columns) for table in by_name.values())
         files.append(
             {
                 "name": path.name,
-                "rows": rows,
+                "rows": rows.get(path.name),
                 "bytes": path.stat().st_size,
                 "sha256": writers.sha256_of(path),
             }
@@ -519,17 +567,9 @@ def write_export(
         "requested_by": export.requested_by.email if export.requested_by else "command line",
         "dictionary_version": dictionary.version,
         "options": export.options,
-        "rules": rules.described()
-        if not wide
-        else [
-            "The site's own cases as stored, one row per case in the columns of the import "
-            "template, so the file can be edited and imported again; withdrawn cases are apart "
-            "(withdrawn.csv, or their own sheet), since an import takes none.",
-            "Text a spreadsheet could run as a formula starts with ' in CSV (an import removes "
-            "it) and is stored as text in XLSX.",
-        ],
-        "cases": done,
-        "withheld_free_text": stats.withheld_text,
+        "rules": rules,
+        "cases": cases,
+        "withheld_free_text": withheld,
         "files": files,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -156,3 +156,36 @@ def test_research_only_options_are_refused_with_a_site_export(exportable, tmp_pa
     )
     assert result.exit_code == 1
     assert result.output == "Error: --months: only for research exports (leave out --site)\n"
+
+
+def test_fhir_ndjson_holds_the_sites_cases_readable_by_fhir_resources(exportable, tmp_path):
+    from fhir.resources.R4B.patient import Patient
+    from fhir.resources.R4B.questionnaire import Questionnaire
+    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+    out, output = site_export(tmp_path, "fhir")
+    assert output.endswith("(12 cases; SITEA as stored); see manifest.json\n")
+    manifest = json.loads((out / "manifest.json").read_text())
+    patients = (out / "Patient.ndjson").read_text().splitlines()
+    assert len(patients) == 12
+    keys = {c.patient_key for c in site_a(exportable)}
+    for line in patients:
+        patient = Patient.model_validate_json(line)
+        assert patient.identifier[0].value in keys
+    for line in (out / "QuestionnaireResponse.ndjson").read_text().splitlines():
+        QuestionnaireResponse.model_validate_json(line)
+    Questionnaire.model_validate_json((out / "Questionnaire-registry3d-case.json").read_text())
+    rows = {f["name"]: f["rows"] for f in manifest["files"]}
+    assert rows["Patient.ndjson"] == 12
+    text = "".join(p.read_text() for p in out.iterdir())
+    assert "BRAVO" not in text
+    for mrn in exportable.mrns:
+        assert mrn not in text
+
+
+def test_a_research_export_is_never_fhir(exportable, tmp_path):
+    result = CliRunner().invoke(main, ["export", "--format", "fhir", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert "A research export is csv or parquet; fhir is for a site's export (--site)" in (
+        result.output
+    )
