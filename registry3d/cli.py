@@ -78,6 +78,23 @@ def require_migrated() -> None:
         )
 
 
+def progress_bar(before: str, after: str):
+    """A progress bar on standard error, shown only on a terminal (scripts see no bar)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn(before),
+        BarColumn(),
+        TextColumn(after),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="registry3d")
 def main():
@@ -462,9 +479,6 @@ def export_cases(
     export writes dictionary.csv and manifest.json (rows, bytes and SHA-256
     of each file) beside its data and is recorded in the audit trail.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from registry3d.exports import services as exports
     from registry3d.exports.errors import ExportError
     from registry3d.exports.models import ExportStatus
@@ -514,16 +528,7 @@ def export_cases(
             export = exports.request_research_export(None, options, fmt, enqueue=False)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from None
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("Exporting"),
-        BarColumn(),
-        TextColumn("{task.completed} of {task.total} cases"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
+    with progress_bar("Exporting", "{task.completed} of {task.total} cases") as bar:
         task = bar.add_task("export", total=None)
         manifest = exports.write_export(
             export, out, lambda done, total: bar.update(task, completed=done, total=total)
@@ -692,9 +697,6 @@ def import_cases(file, site_code, mode, default_status, preview, problems_out):
     template at /dictionary/); repeating groups are numbered columns such as
     prints_2_material. Importing the same file again changes nothing.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from registry3d.intake import services as intake
     from registry3d.sites import services as sites
 
@@ -709,16 +711,7 @@ def import_cases(file, site_code, mode, default_status, preview, problems_out):
     batch = intake.create_import(
         site, stored, mode=mode, default_status=default_status, file_name=Path(file).name
     )
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed} rows"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
+    with progress_bar("{task.description}", "{task.completed} rows") as bar:
         task = bar.add_task("Checking", total=None)
 
         def progress(rows):
