@@ -481,14 +481,21 @@ def token():
 @click.option("--site", "site_code", required=True, help="The site it belongs to.")
 @click.option("--scope", type=click.Choice(["read", "write"]), default="read", show_default=True)
 @click.option("--name", default="Command line", show_default=True, help="What uses it.")
+@click.option(
+    "--redcap",
+    is_flag=True,
+    help="A REDCap token (32 hexadecimal characters) for /redcap/api/ instead of /api/.",
+)
 @needs_django
-def token_create(email, site_code, scope, name):
+def token_create(email, site_code, scope, name, redcap):
     """Create an API token and print only the token (shown once)."""
     from registry3d.sites import services
+    from registry3d.sites.models import TokenKind
 
     target_site = services.find_site(site_code)
     owner = services.find_user(email)
-    _, raw = services.create_token(target_site, owner, name=name, scope=scope)
+    kind = TokenKind.REDCAP if redcap else TokenKind.API
+    _, raw = services.create_token(target_site, owner, name=name, scope=scope, kind=kind)
     click.echo(raw)
 
 

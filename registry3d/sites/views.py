@@ -18,7 +18,7 @@ from registry3d.sites.forms import (
     TokenForm,
 )
 from registry3d.sites.middleware import remember_site
-from registry3d.sites.models import ApiToken, Membership, Printer, SiteRole
+from registry3d.sites.models import ApiToken, Membership, Printer, SiteRole, TokenKind
 
 
 @login_required
@@ -182,6 +182,7 @@ def site_tokens(request, code):
         initial={"user": request.user.email},
     )
     new_token = None
+    new_kind = None
     status = 200
     if request.method == "POST":
         status = 400
@@ -193,6 +194,7 @@ def site_tokens(request, code):
                     owner,
                     name=form.cleaned_data["name"],
                     scope=form.cleaned_data["scope"],
+                    kind=form.cleaned_data["kind"] or TokenKind.API,
                     actor=request.user,
                     request=request,
                 )
@@ -200,6 +202,7 @@ def site_tokens(request, code):
                 form.add_error(None, str(exc))
             else:
                 status = 201
+                new_kind = token.kind
                 form = TokenForm(members=members, initial={"user": request.user.email})
     tokens = ApiToken.objects.filter(site=site).select_related("user", "created_by")
     return render(
@@ -210,6 +213,8 @@ def site_tokens(request, code):
             "tokens": tokens,
             "form": form,
             "new_token": new_token,
+            "new_kind": new_kind,
+            "redcap_url": request.build_absolute_uri("/redcap/api/"),
             "is_manager": True,
         },
         status=status,
