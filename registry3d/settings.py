@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "registry3d.intake",
     "registry3d.questionnaires",
     "registry3d.reports",
+    "registry3d.redcap",
     "registry3d.api",
     "django.contrib.admin",
     "django.contrib.auth",

@@ -29,5 +29,6 @@ urlpatterns = [
     path("questionnaires/", include("registry3d.questionnaires.urls")),
     path("reports/", include("registry3d.reports.urls_national")),
     path("api/", api.urls),
+    path("redcap/", include("registry3d.redcap.urls")),
     path("admin/", admin.site.urls),
 ]

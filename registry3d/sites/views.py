@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from registry3d.audit.models import AuditEvent
@@ -214,7 +215,7 @@ def site_tokens(request, code):
             "form": form,
             "new_token": new_token,
             "new_kind": new_kind,
-            "redcap_url": request.build_absolute_uri("/redcap/api/"),
+            "redcap_url": request.build_absolute_uri(reverse("redcap_api")),
             "is_manager": True,
         },
         status=status,
