@@ -878,6 +878,44 @@ def dictionary_generate(out):
         click.echo(str(folder / name))
 
 
+@dictionary.command("from-redcap")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the proposed dictionary file here (its reference tables are copied beside it).",
+)
+@needs_django(check_database=False)
+def dictionary_from_redcap(file, out):
+    """Propose a new dictionary version from a REDCap data dictionary FILE (CSV).
+
+    Prints what the file changes; with --out writes the proposed dictionary
+    file. A row that cannot be carried is refused with its row number, and
+    nothing is written.
+    """
+    from registry3d.dictionary import registry
+    from registry3d.redcap import proposals
+    from registry3d.redcap.errors import ProposalRefused
+
+    dictionary = registry.current().dictionary
+    try:
+        proposal = proposals.propose(Path(file).read_bytes(), dictionary)
+    except ProposalRefused as exc:
+        raise click.ClickException(
+            "the file cannot become a dictionary version; nothing was written:\n"
+            + "\n".join(str(p) for p in exc.problems)
+        ) from None
+    click.echo(f"{proposal.base_version} → {proposal.version}")
+    for change in proposal.changes:
+        click.echo(change)
+    for note in proposal.notes:
+        click.echo(f"note: {note}")
+    if out:
+        for path in proposals.write_files(proposal.yaml_text, dictionary, Path(out)):
+            click.echo(f"wrote {path}")
+
+
 # --- audit ------------------------------------------------------------------------------
 
 

@@ -35,6 +35,8 @@ ACTION_WORDS = {
     "questionnaire.not_applicable": "marked the physician questionnaire not applicable",
     "questionnaire.bad_link": "opened a questionnaire link that is not valid",
     "redcap.records_exported": "exported records through the REDCap API",
+    "dictionary.proposed": "proposed a dictionary version from a REDCap file",
+    "dictionary.proposal_accepted": "accepted a proposed dictionary version",
 }
 
 

@@ -1,19 +1,27 @@
-"""REDCap records in and out of a site.
+"""REDCap records in and out of a site, and dictionary proposals from REDCap files.
 
 Imports go through the one write path (:func:`registry3d.cases.services.save_case`):
 every record is checked first, and only when none has a problem are they all
 written, in one transaction.
 """
 
+from pathlib import Path
+
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from registry3d.audit.services import record
 from registry3d.cases import services as cases
 from registry3d.cases.errors import CaseError, StaleVersion
 from registry3d.cases.models import Case, CaseStatus
 from registry3d.dictionary import registry
-from registry3d.redcap.errors import ImportRefused
+from registry3d.dictionary.errors import DictionaryError
+from registry3d.redcap import proposals
+from registry3d.redcap.datadict import RowProblem
+from registry3d.redcap.errors import ImportRefused, ProposalRefused
+from registry3d.redcap.models import DictionaryProposal, ProposalStatus
 from registry3d.redcap.project import RECORD_ID, Project, project_of
 from registry3d.redcap.records import (
     RecordProblem,
@@ -168,3 +176,101 @@ def record_export(token: ApiToken, filters: dict, request: HttpRequest | None = 
         site=token.site,
         changes={key: value for key, value in filters.items() if value},
     )
+
+
+# --- Dictionary proposals ---------------------------------------------------------------------
+
+MAX_DICTIONARY_BYTES = 2 * 1024 * 1024
+
+
+def store_proposal(
+    content: bytes, file_name: str, *, actor, request: HttpRequest | None = None
+) -> DictionaryProposal:
+    """Check a REDCap data dictionary and store the dictionary version it proposes.
+
+    Raises ProposalRefused with one problem per bad row; nothing is stored then.
+    """
+    if len(content) > MAX_DICTIONARY_BYTES:
+        raise ProposalRefused(
+            [RowProblem(0, "", f"the file is over {MAX_DICTIONARY_BYTES // 1024 // 1024} MB")]
+        )
+    dictionary = registry.current().dictionary
+    proposal = proposals.propose(content, dictionary)
+    with transaction.atomic():
+        stored = DictionaryProposal.objects.create(
+            file_name=file_name[:200],
+            base_version=proposal.base_version,
+            version=proposal.version,
+            csv_text=content.decode("utf-8-sig") if isinstance(content, bytes) else content,
+            yaml_text=proposal.yaml_text,
+            changes=proposal.changes,
+            differences=proposal.differences,
+            notes=proposal.notes,
+            created_by=actor,
+        )
+        record(
+            "dictionary.proposed",
+            actor=actor,
+            request=request,
+            target=stored,
+            changes={
+                "file": stored.file_name,
+                "from": stored.base_version,
+                "to": stored.version,
+                "changes": len(stored.changes),
+            },
+        )
+    return stored
+
+
+def proposal_folder(proposal: DictionaryProposal) -> Path:
+    """Where an accepted proposal's dictionary file is written, under the registry's folder."""
+    return Path(settings.VAR_DIR) / "dictionaries" / f"{proposal.version}-{str(proposal.code)[:8]}"
+
+
+def accept_proposal(
+    proposal: DictionaryProposal, *, actor, request: HttpRequest | None = None
+) -> Path:
+    """Accept a proposal: write its dictionary file and note who accepted it.
+
+    The running registry keeps its dictionary: an administrator puts the
+    file in force by pointing ``REGISTRY3D_DICTIONARY`` at it and restarting.
+    """
+    dictionary = registry.current().dictionary
+    with transaction.atomic():
+        locked = DictionaryProposal.objects.select_for_update().get(pk=proposal.pk)
+        if locked.status == ProposalStatus.ACCEPTED:
+            raise ProposalRefused(
+                [RowProblem(0, "", f"this proposal was already accepted ({locked.accepted_path})")]
+            )
+        if locked.base_version != dictionary.version:
+            raise ProposalRefused(
+                [
+                    RowProblem(
+                        0,
+                        "",
+                        f"the proposal is based on dictionary {locked.base_version} but the "
+                        f"registry now uses {dictionary.version}; upload the file again",
+                    )
+                ]
+            )
+        try:
+            proposals.load_text(locked.yaml_text, dictionary)
+        except DictionaryError as exc:
+            raise ProposalRefused([RowProblem(0, "", f"the file is refused: {exc}")]) from None
+        path = proposal_folder(locked) / "case.yaml"
+        proposals.write_files(locked.yaml_text, dictionary, path)
+        locked.status = ProposalStatus.ACCEPTED
+        locked.accepted_at = timezone.now()
+        locked.accepted_by = actor
+        locked.accepted_path = str(path)
+        locked.save(update_fields=["status", "accepted_at", "accepted_by", "accepted_path"])
+        record(
+            "dictionary.proposal_accepted",
+            actor=actor,
+            request=request,
+            target=locked,
+            changes={"to": locked.version, "file": str(path)},
+        )
+    proposal.refresh_from_db()
+    return path
