@@ -246,6 +246,8 @@ def _details(event: AuditEvent) -> str:
         if status:
             parts.append(f"status = '{status}'")
     for path, values in (changes.get("elements") or {}).items():
+        if path == "patient_key":
+            continue  # not part of a REDCap record, and never shown
         new = values[-1] if isinstance(values, list) else values
         shown = "" if new is None else (json.dumps(new) if isinstance(new, list) else str(new))
         parts.append(f"{path} = '{shown}'")

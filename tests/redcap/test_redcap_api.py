@@ -583,3 +583,45 @@ def test_the_log_is_the_sites_case_history_in_redcaps_shape(redcap_world, api):
         ).content
     )
     assert one == []
+
+
+def test_no_patient_key_or_record_number_leaves_through_the_api(redcap_world, api):
+    from registry3d.lib.pseudonym import patient_key
+
+    mrn = "MRN-00482913"
+    key = patient_key("SITEA", mrn)
+    case_services.save_case(
+        redcap_world.site_a,
+        case_uid="A-1",
+        data={"object_type": "anatomic_model", "age_years": 44},
+        patient_key=key,
+    )
+    answers = [
+        b"".join(
+            redcap_post(
+                api, token=redcap_world.bob_token, content="record", format=fmt
+            ).streaming_content
+        )
+        for fmt in ("json", "csv")
+    ]
+    for content in ("metadata", "exportFieldNames", "log", "project"):
+        answers.append(
+            redcap_post(api, token=redcap_world.bob_token, content=content, format="json").content
+        )
+    assert b"A-1" in answers[0] and b"A-1" in answers[1]
+    for answer in answers:
+        assert key.encode() not in answer
+        assert b"00482913" not in answer
+        assert b"patient_key" not in answer
+
+
+def test_the_log_never_mentions_a_changed_patient_key(redcap_world, api):
+    from registry3d.lib.pseudonym import patient_key
+
+    case = case_services.save_case(redcap_world.site_a, case_uid="A-1", data={"sex": "male"}).case
+    case_services.patch_case(case, {}, patient_key=patient_key("SITEA", "MRN-7731"))
+    rows = json.loads(
+        redcap_post(api, token=redcap_world.bob_token, content="log", format="json").content
+    )
+    assert [r["action"] for r in rows] == ["Update record A-1", "Create record A-1"]
+    assert "patient_key" not in json.dumps(rows)
