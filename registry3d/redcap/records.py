@@ -323,7 +323,7 @@ def read_rows(
     return list(records.values()), problems
 
 
-class _Converter:
+class Converter:
     """Turns cells into element values with the flat files' rules, one reader per dictionary."""
 
     def __init__(self, dictionary: Dictionary):
@@ -359,7 +359,7 @@ def _merge(
     cells: dict[str, str],
     target: dict,
     overwrite: bool,
-    convert: _Converter,
+    convert: Converter,
     record_id: str,
     where: str,
     place: str = "",
@@ -427,7 +427,7 @@ def apply(
     existing: dict | None,
     *,
     overwrite: bool = False,
-    converter: _Converter | None = None,
+    converter: Converter | None = None,
 ) -> tuple[dict, list[RecordProblem]]:
     """Return the case data after the record's cells, and the problems with them.
 
@@ -436,7 +436,7 @@ def apply(
     sent are touched. Instances change the group item of the same number;
     an instance one past the last adds an item; gaps are refused.
     """
-    convert = converter or _Converter(project.dictionary)
+    convert = converter or Converter(project.dictionary)
     data = {k: (list(v) if isinstance(v, list) else v) for k, v in (existing or {}).items()}
     problems: list[RecordProblem] = []
     for instrument in project.instruments:

@@ -24,8 +24,8 @@ from registry3d.redcap.errors import ImportRefused, ProposalRefused
 from registry3d.redcap.models import DictionaryProposal, ProposalStatus
 from registry3d.redcap.project import RECORD_ID, Project, project_of
 from registry3d.redcap.records import (
+    Converter,
     RecordProblem,
-    _Converter,
     apply,
     read_rows,
     status_of,
@@ -97,7 +97,7 @@ def import_records(
     incoming, problems = read_rows(project, rows)
     ids = [r.record_id for r in incoming]
     existing = {c.case_uid: c for c in Case.objects.filter(site=site, case_uid__in=ids)}
-    converter = _Converter(project.dictionary)
+    converter = Converter(project.dictionary)
     planned = []
     for each in incoming:
         case = existing.get(each.record_id)

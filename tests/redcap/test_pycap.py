@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import semantic_version
 from redcap import Project, RedcapError
+from redcap import request as pycap_request
 
 from registry3d.api.middleware import buckets
 from registry3d.cases import services as case_services
@@ -35,7 +36,11 @@ def live(transactional_db, live_server):
     world.project_b = Project(url, carol)
     world.url = url
     buckets.clear()
-    return world
+    yield world
+    # PyCap keeps its connections alive in one module-wide session; each
+    # keeps a server thread, and its database session, open. Close them so
+    # the test database can be dropped at the end of the run.
+    pycap_request._session.close()
 
 
 def test_pycap_reads_the_projects_metadata_field_names_and_instruments(live):
