@@ -629,14 +629,21 @@ def token():
 @click.option("--site", "site_code", required=True, help="The site it belongs to.")
 @click.option("--scope", type=click.Choice(["read", "write"]), default="read", show_default=True)
 @click.option("--name", default="Command line", show_default=True, help="What uses it.")
+@click.option(
+    "--redcap",
+    is_flag=True,
+    help="A REDCap token (32 hexadecimal characters) for /redcap/api/ instead of /api/.",
+)
 @needs_django
-def token_create(email, site_code, scope, name):
+def token_create(email, site_code, scope, name, redcap):
     """Create an API token and print only the token (shown once)."""
     from registry3d.sites import services
+    from registry3d.sites.models import TokenKind
 
     target_site = services.find_site(site_code)
     owner = services.find_user(email)
-    _, raw = services.create_token(target_site, owner, name=name, scope=scope)
+    kind = TokenKind.REDCAP if redcap else TokenKind.API
+    _, raw = services.create_token(target_site, owner, name=name, scope=scope, kind=kind)
     click.echo(raw)
 
 
@@ -1005,6 +1012,44 @@ def dictionary_generate(out):
     for name, make in GENERATED_FILES.items():
         (folder / name).write_text(make(d), encoding="utf-8", newline="")
         click.echo(str(folder / name))
+
+
+@dictionary.command("from-redcap")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the proposed dictionary file here (its reference tables are copied beside it).",
+)
+@needs_django(check_database=False)
+def dictionary_from_redcap(file, out):
+    """Propose a new dictionary version from a REDCap data dictionary FILE (CSV).
+
+    Prints what the file changes; with --out writes the proposed dictionary
+    file. A row that cannot be carried is refused with its row number, and
+    nothing is written.
+    """
+    from registry3d.dictionary import registry
+    from registry3d.redcap import proposals
+    from registry3d.redcap.errors import ProposalRefused
+
+    dictionary = registry.current().dictionary
+    try:
+        proposal = proposals.propose(Path(file).read_bytes(), dictionary)
+    except ProposalRefused as exc:
+        raise click.ClickException(
+            "the file cannot become a dictionary version; nothing was written:\n"
+            + "\n".join(str(p) for p in exc.problems)
+        ) from None
+    click.echo(f"{proposal.base_version} → {proposal.version}")
+    for change in proposal.changes:
+        click.echo(change)
+    for note in proposal.notes:
+        click.echo(f"note: {note}")
+    if out:
+        for path in proposals.write_files(proposal.yaml_text, dictionary, Path(out)):
+            click.echo(f"wrote {path}")
 
 
 # --- audit ------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "registry3d.reports",
     "registry3d.exports",
     "registry3d.fhir",
+    "registry3d.redcap",
     "registry3d.api",
     "django.contrib.admin",
     "django.contrib.auth",

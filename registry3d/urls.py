@@ -31,5 +31,6 @@ urlpatterns = [
     path("exports/", include("registry3d.exports.urls")),
     path("api/", api.urls),
     path("fhir/", include("registry3d.fhir.urls")),
+    path("redcap/", include("registry3d.redcap.urls")),
     path("admin/", admin.site.urls),
 ]

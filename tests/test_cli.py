@@ -1,5 +1,7 @@
 """The command line, driven through click's runner against the test database."""
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -173,6 +175,16 @@ def test_token_create_prints_only_the_token(world):
         "alice@a.example.org",
         "write",
     )
+
+
+def test_token_create_with_redcap_prints_a_redcap_token(world):
+    result = run("token", "create", "--user", "alice@a.example.org", "--site", "SITEA", "--redcap")
+    assert result.exit_code == 0, result.stderr
+    raw = result.stdout.strip()
+    assert re.fullmatch(r"[0-9A-F]{32}", raw), raw
+    token = services.authenticate_token(raw, kind="redcap")
+    assert (token.site.code, token.kind, token.scope) == ("SITEA", "redcap", "read")
+    assert services.authenticate_token(raw) is None
 
 
 def test_token_create_refuses_a_non_member(world):

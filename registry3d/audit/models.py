@@ -34,6 +34,9 @@ ACTION_WORDS = {
     "questionnaire.ask_later": "chose to ask the physician later",
     "questionnaire.not_applicable": "marked the physician questionnaire not applicable",
     "questionnaire.bad_link": "opened a questionnaire link that is not valid",
+    "redcap.records_exported": "exported records through the REDCap API",
+    "dictionary.proposed": "proposed a dictionary version from a REDCap file",
+    "dictionary.proposal_accepted": "accepted a proposed dictionary version",
 }
 
 

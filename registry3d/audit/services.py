@@ -95,7 +95,8 @@ def via_of(request: HttpRequest | None) -> str:
     token = getattr(request, "auth", None)
     prefix = getattr(token, "prefix", None)
     if prefix:
-        return f"api token {prefix}"
+        kind = "redcap" if getattr(token, "kind", "api") == "redcap" else "api"
+        return f"{kind} token {prefix}"
     return "web"
 
 

@@ -154,26 +154,30 @@ REDCAP_FIELD_TYPES = {
 }
 
 
-def redcap_branching(expression: str | None) -> str:
+def redcap_branching(expression: str | None, checkboxes: frozenset[str] = frozenset()) -> str:
     """Translate a simple required-when expression into REDCap branching logic.
 
     Comparisons of an element with literals, ``in`` lists and and/or are
     translated; anything else gives an empty string (the field is always shown).
+    Multiple choices (``checkboxes``) are left untranslated: REDCap compares a
+    checkbox only choice by choice (``[name(code)] = '1'``), never as a whole.
     """
     if not expression:
         return ""
     try:
-        return _redcap(ast.parse(expression, mode="eval").body)
+        return _redcap(ast.parse(expression, mode="eval").body, checkboxes)
     except (ValueError, SyntaxError):
         return ""
 
 
-def _redcap(node) -> str:
+def _redcap(node, checkboxes: frozenset[str]) -> str:
     if isinstance(node, ast.BoolOp):
         joiner = " and " if isinstance(node.op, ast.And) else " or "
-        return "(" + joiner.join(_redcap(v) for v in node.values) + ")"
+        return "(" + joiner.join(_redcap(v, checkboxes) for v in node.values) + ")"
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.left, ast.Name):
         name, op, right = node.left.id, node.ops[0], node.comparators[0]
+        if name in checkboxes:
+            raise ValueError("a checkbox is compared choice by choice")
         if isinstance(op, ast.Eq | ast.NotEq) and isinstance(right, ast.Constant):
             value = right.value
             if isinstance(value, bool):
@@ -226,7 +230,10 @@ def _redcap_row(element: Element, form: str, header: str, dictionary: Dictionary
         row["Field Type"] = "text"
         note = "Numbers separated by ;. " + note
     row["Field Note"] = note[:500]
-    branching = redcap_branching(element.required_text)
+    checkboxes = frozenset(
+        e.name for e in dictionary.all_elements.values() if e.type == "multi_choice"
+    )
+    branching = redcap_branching(element.required_text, checkboxes)
     row["Branching Logic (Show field only if...)"] = branching
     # A field shown only when its condition holds is required when shown.
     if element.required or branching:

@@ -1,7 +1,7 @@
 from django import forms
 
 from registry3d.lib.forms import Form
-from registry3d.sites.models import SiteRole, TokenScope
+from registry3d.sites.models import SiteRole, TokenKind, TokenScope
 
 
 class InviteForm(Form):
@@ -62,6 +62,13 @@ class PrinterForm(Form):
 class TokenForm(Form):
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. 'Lab tracker export'")
     scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)
+    kind = forms.ChoiceField(
+        label="Works at",
+        choices=TokenKind.choices,
+        initial=TokenKind.API,
+        required=False,
+        help_text="A REDCap token is 32 hexadecimal characters, for REDCap clients such as PyCap",
+    )
     user = forms.ChoiceField(label="Acts as", help_text="The member whose rights it has")
 
     def __init__(self, *args, members=(), **kwargs):

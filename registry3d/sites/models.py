@@ -137,12 +137,21 @@ class TokenScope(models.TextChoices):
     WRITE = "write", "Read and write"
 
 
+class TokenKind(models.TextChoices):
+    """Where a token works: the registry's API, or the REDCap-compatible one."""
+
+    API = "api", "Registry API (/api/)"
+    REDCAP = "redcap", "REDCap API (/redcap/api/)"
+
+
 class ApiToken(models.Model):
     """A bearer token for one site's software, acting as one member.
 
     Only the SHA-256 of the token is stored; the token itself is shown once.
     Tokens are long random strings, so a fast hash is enough to make a
-    stolen table useless.
+    stolen table useless. An API token (``r3d_…``) works only at /api/; a
+    REDCap token (32 hexadecimal characters, REDCap's own format) only at
+    /redcap/api/.
     """
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -152,6 +161,7 @@ class ApiToken(models.Model):
     )
     name = models.CharField(max_length=100)
     scope = models.CharField(max_length=8, choices=TokenScope.choices)
+    kind = models.CharField(max_length=8, choices=TokenKind.choices, default=TokenKind.API)
     prefix = models.CharField(max_length=12, help_text="First characters, to tell tokens apart")
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -165,7 +175,7 @@ class ApiToken(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self):
-        return f"{self.prefix}… ({self.site.code}, {self.scope})"
+        return f"{self.prefix}… ({self.site.code}, {self.scope}, {self.kind})"
 
     @property
     def is_active(self) -> bool:

@@ -40,11 +40,15 @@ from registry3d.sites.models import (
     Printer,
     Site,
     SiteRole,
+    TokenKind,
     TokenScope,
 )
 
 User = get_user_model()
 TOKEN_PREFIX = "r3d_"
+# REDCap's own token format: 32 uppercase hexadecimal characters (128 bits),
+# so REDCap clients that check it (PyCap does) accept the registry's tokens.
+REDCAP_TOKEN_RE = re.compile(r"^[0-9A-F]{32}$")
 
 
 def _choice(value: str, choices, what: str) -> str:
@@ -351,15 +355,19 @@ def create_token(
     *,
     name: str,
     scope: str = TokenScope.READ,
+    kind: str = TokenKind.API,
     actor=None,
     request: HttpRequest | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user`` at ``site``; return it and its only clear copy.
 
     The token can never do more than its owner: a write token needs a
-    contributor or manager, and it stops working when the owner leaves.
+    contributor or manager, and it stops working when the owner leaves. An
+    API token (``r3d_…``) works at /api/, a REDCap token (32 hexadecimal
+    characters) at /redcap/api/, neither at the other.
     """
     _choice(scope, TokenScope, "scope")
+    _choice(kind, TokenKind, "token kind")
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidValue("A token needs a name of 1 to 100 characters")
@@ -370,14 +378,20 @@ def create_token(
         raise InvalidValue(
             f"{user.email} is a viewer at {site.code}; a write token needs a contributor or manager"
         )
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    if kind == TokenKind.REDCAP:
+        raw = secrets.token_hex(16).upper()
+        prefix = raw[:6]
+    else:
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        prefix = raw[:10]
     with transaction.atomic():
         token = ApiToken.objects.create(
             site=site,
             user=user,
             name=name,
             scope=scope,
-            prefix=raw[:10],
+            kind=kind,
+            prefix=prefix,
             token_hash=hash_token(raw),
             created_by=actor,
         )
@@ -387,7 +401,13 @@ def create_token(
             request=request,
             site=site,
             target=token,
-            changes={"name": name, "scope": scope, "user": user.email, "prefix": token.prefix},
+            changes={
+                "name": name,
+                "scope": scope,
+                "kind": kind,
+                "user": user.email,
+                "prefix": token.prefix,
+            },
         )
     return token, raw
 
@@ -425,22 +445,27 @@ def _token_query() -> str:
         f" JOIN {table['s']} s ON s.id = t.site_id"
         f" JOIN {table['u']} u ON u.id = t.user_id"
         f" LEFT JOIN {table['m']} m ON m.site_id = t.site_id AND m.user_id = t.user_id"
-        " WHERE t.token_hash = %s AND t.revoked_at IS NULL"
+        " WHERE t.token_hash = %s AND t.kind = %s AND t.revoked_at IS NULL"
     )
 
 
-def authenticate_token(raw: str) -> ApiToken | None:
-    """Return the live token for ``raw``, or None.
+def authenticate_token(raw: str, kind: str = TokenKind.API) -> ApiToken | None:
+    """Return the live token of ``kind`` for ``raw``, or None.
 
     A token is live while it is not revoked, its owner's account is active
     and its owner is still a member of its site with a role its scope needs.
-    Its last-used time is updated at most once a minute. Every API request
-    calls this, so it is one statement, not one per object.
+    A token of the other kind is None: /api/ takes only API tokens and
+    /redcap/api/ only REDCap tokens. Its last-used time is updated at most
+    once a minute. Every API request calls this, so it is one statement, not
+    one per object.
     """
-    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+    if kind == TokenKind.REDCAP:
+        if not isinstance(raw, str) or not REDCAP_TOKEN_RE.match(raw):
+            return None
+    elif not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     with connection.cursor() as cursor:
-        cursor.execute(_token_query(), [hash_token(raw)])
+        cursor.execute(_token_query(), [hash_token(raw), kind])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from registry3d.audit.models import AuditEvent
@@ -18,7 +19,7 @@ from registry3d.sites.forms import (
     TokenForm,
 )
 from registry3d.sites.middleware import remember_site
-from registry3d.sites.models import ApiToken, Membership, Printer, SiteRole
+from registry3d.sites.models import ApiToken, Membership, Printer, SiteRole, TokenKind
 
 
 @login_required
@@ -182,6 +183,7 @@ def site_tokens(request, code):
         initial={"user": request.user.email},
     )
     new_token = None
+    new_kind = None
     status = 200
     if request.method == "POST":
         status = 400
@@ -193,6 +195,7 @@ def site_tokens(request, code):
                     owner,
                     name=form.cleaned_data["name"],
                     scope=form.cleaned_data["scope"],
+                    kind=form.cleaned_data["kind"] or TokenKind.API,
                     actor=request.user,
                     request=request,
                 )
@@ -200,6 +203,7 @@ def site_tokens(request, code):
                 form.add_error(None, str(exc))
             else:
                 status = 201
+                new_kind = token.kind
                 form = TokenForm(members=members, initial={"user": request.user.email})
     tokens = ApiToken.objects.filter(site=site).select_related("user", "created_by")
     return render(
@@ -210,6 +214,8 @@ def site_tokens(request, code):
             "tokens": tokens,
             "form": form,
             "new_token": new_token,
+            "new_kind": new_kind,
+            "redcap_url": request.build_absolute_uri(reverse("redcap_api")),
             "is_manager": True,
         },
         status=status,

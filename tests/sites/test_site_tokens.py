@@ -73,3 +73,39 @@ def test_another_sites_manager_gets_404_for_the_token_list_and_cannot_revoke(wor
 
 def test_a_viewer_may_not_see_tokens(world):
     assert client_for(world.bob).get("/sites/SITEA/tokens/").status_code == 403
+
+
+def test_a_manager_creates_a_redcap_token_of_32_hexadecimal_characters(world):
+    client = client_for(world.mona)
+    response = csrf_post(
+        client,
+        "/sites/SITEA/tokens/",
+        {"name": "PyCap export", "scope": "read", "kind": "redcap", "user": "bob@a.example.org"},
+    )
+    assert response.status_code == 201
+    raw = (
+        re.search(rb"<p class=\"token\" data-new-token>([^<]+)</p>", response.content)
+        .group(1)
+        .decode()
+    )
+    assert re.fullmatch(r"[0-9A-F]{32}", raw)
+    assert "send it as the <code>token</code> parameter to" in response.content.decode()
+    token = ApiToken.objects.get(name="PyCap export")
+    assert (token.kind, token.prefix, token.user) == ("redcap", raw[:6], world.bob)
+    assert raw not in token.token_hash
+    assert services.authenticate_token(raw, kind="redcap").pk == token.pk
+    # A REDCap token is not an API token, and the list says where each works.
+    assert services.authenticate_token(raw) is None
+    assert "REDCap API (/redcap/api/)" in client.get("/sites/SITEA/tokens/").content.decode()
+
+
+def test_carol_cannot_open_or_post_site_as_tokens_page(world):
+    client = client_for(world.carol)
+    assert client.get("/sites/SITEA/tokens/").status_code == 404
+    response = csrf_post(
+        client,
+        "/sites/SITEA/tokens/",
+        {"name": "Mine", "scope": "read", "kind": "redcap", "user": "carol@b.example.org"},
+    )
+    assert response.status_code == 404
+    assert ApiToken.objects.exists() is False
