@@ -421,10 +421,10 @@ def report(site_code, is_national, period, out):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "parquet", "xlsx", "fhir"]),
+    type=click.Choice(["csv", "parquet", "xlsx", "fhir", "redcap"]),
     default="csv",
     show_default=True,
-    help="File format (xlsx and fhir only with --site).",
+    help="File format (xlsx, fhir and redcap only with --site).",
 )
 @click.option(
     "--out",
@@ -509,7 +509,7 @@ def export_cases(
                 None, sites.find_site(site_code), fmt, enqueue=False
             )
         else:
-            if fmt in ("xlsx", "fhir"):
+            if fmt in ("xlsx", "fhir", "redcap"):
                 raise click.ClickException(
                     f"A research export is csv or parquet; {fmt} is for a site's export (--site)"
                 )

@@ -70,5 +70,6 @@ class SiteExportForm(Form):
         initial=ExportFormat.XLSX,
         help_text="CSV and XLSX use the import template's columns, so you can edit the file "
         "and import it again; Parquet has a table per repeating group; FHIR gives one NDJSON "
-        "file per resource type for your hospital's systems.",
+        "file per resource type for your hospital's systems; REDCap the data dictionary and "
+        "records to load into a REDCap project.",
     )

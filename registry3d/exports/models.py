@@ -16,6 +16,7 @@ class ExportFormat(models.TextChoices):
     PARQUET = "parquet", "Parquet"
     XLSX = "xlsx", "Excel (XLSX)"
     FHIR = "fhir", "FHIR R4B NDJSON"
+    REDCAP = "redcap", "REDCap (data dictionary and records)"
 
 
 class ExportStatus(models.TextChoices):

@@ -424,6 +424,8 @@ def write_export(
     dictionary = registry.current().dictionary
     if export.format == ExportFormat.FHIR:
         return _write_fhir(export, out_dir, dictionary, progress)
+    if export.format == ExportFormat.REDCAP:
+        return _write_redcap(export, out_dir, dictionary, progress)
     if export.kind == ExportKind.RESEARCH:
         options = ResearchOptions.from_json(export.options)
         rules = options.rules()
@@ -512,34 +514,66 @@ def write_export(
     )
 
 
+class _Counted:
+    """The site's cases one at a time, counted for the progress bar."""
+
+    def __init__(self, site: Site, progress):
+        self.cases = Case.objects.filter(site=site).order_by("pk")
+        self.total = self.cases.count()
+        self.done = 0
+        self.progress = progress
+
+    def __iter__(self):
+        for case in self.cases.iterator(chunk_size=2000):
+            yield case
+            self.done += 1
+            if self.progress is not None and self.done % PROGRESS_EVERY == 0:
+                self.progress(self.done, self.total)
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
 def _write_fhir(export: Export, out_dir: Path, dictionary: Dictionary, progress) -> dict:
     """The site's cases as FHIR NDJSON, one file per resource type, with the Questionnaires."""
     from registry3d.fhir import bulk, questionnaire
 
-    cases = Case.objects.filter(site=export.site).order_by("pk")
-    total = cases.count()
-    done = 0
-
-    def counted():
-        nonlocal done
-        for case in cases.iterator(chunk_size=2000):
-            yield case
-            done += 1
-            if progress is not None and done % PROGRESS_EVERY == 0:
-                progress(done, total)
-
-    rows = bulk.write_ndjson(counted(), out_dir)
+    cases = _Counted(export.site, progress)
+    rows = bulk.write_ndjson(cases, out_dir)
     for name in (questionnaire.CASE_QUESTIONNAIRE, questionnaire.PHYSICIAN_QUESTIONNAIRE):
         path = out_dir / f"Questionnaire-{name}.json"
         path.write_text(json.dumps(questionnaire.build(dictionary, name), indent=2) + "\n")
         rows[path.name] = 1
-    if progress is not None:
-        progress(done, total)
     rules = [
         "The site's own cases as stored, as FHIR R4B (4.3.0) resources: one NDJSON file per "
         "resource type (FHIR Bulk Data style), with the Questionnaires their answers follow."
     ]
-    return _manifest(export, out_dir, dictionary, rules, done, rows, withheld=0)
+    return _manifest(export, out_dir, dictionary, rules, cases.done, rows, withheld=0)
+
+
+def _write_redcap(export: Export, out_dir: Path, dictionary: Dictionary, progress) -> dict:
+    """The site's cases as a REDCap project: its data dictionary and its flat records."""
+    from registry3d.redcap import records
+
+    with open(out_dir / "data-dictionary.csv", "w", newline="", encoding="utf-8") as out:
+        records.write_dictionary_csv(dictionary, out)
+    cases = _Counted(export.site, progress)
+    with open(out_dir / "records.csv", "w", newline="", encoding="utf-8") as out:
+        written = records.write_records_csv(cases, out, dictionary)
+    rules = [
+        "The site's cases in REDCap's flat format, for REDCap's Data Import Tool, with the "
+        "data dictionary to create the project from (its repeating groups are repeating "
+        "instruments). Withdrawn cases and patient keys are left out.",
+    ]
+    rows = {name: _csv_rows(out_dir / name) for name in ("data-dictionary.csv", "records.csv")}
+    return _manifest(export, out_dir, dictionary, rules, written, rows, withheld=0)
+
+
+def _csv_rows(path: Path) -> int:
+    """Rows of a CSV file below its header (quoted line breaks count once)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return sum(1 for _ in csv.reader(handle)) - 1
 
 
 def _manifest(export, out_dir, dictionary, rules, cases, rows, *, withheld) -> dict:

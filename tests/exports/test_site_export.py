@@ -189,3 +189,27 @@ def test_a_research_export_is_never_fhir(exportable, tmp_path):
     assert "A research export is csv or parquet; fhir is for a site's export (--site)" in (
         result.output
     )
+
+
+def test_a_redcap_export_loads_as_a_redcap_project(exportable, tmp_path):
+    out, output = site_export(tmp_path, "redcap")
+    # Withdrawn cases are not REDCap records.
+    assert output.endswith("(11 cases; SITEA as stored); see manifest.json\n")
+    dictionary = pd.read_csv(out / "data-dictionary.csv", dtype=str, keep_default_na=False)
+    assert len(dictionary.columns) == 18
+    assert dictionary.iloc[0]["Variable / Field Name"] == "record_id"
+    records = pd.read_csv(out / "records.csv", dtype=str, keep_default_na=False)
+    main_rows = records[records["redcap_repeat_instrument"] == ""]
+    expected = {c.case_uid for c in site_a(exportable) if c.status != "withdrawn"}
+    assert set(main_rows["record_id"]) == expected
+    prints = records[records["redcap_repeat_instrument"] == "prints"]
+    assert len(prints) == sum(
+        len(c.data["prints"]) for c in site_a(exportable) if c.status != "withdrawn"
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    rows = {f["name"]: f["rows"] for f in manifest["files"]}
+    assert rows["records.csv"] == len(records)
+    text = (out / "records.csv").read_text()
+    for case in exportable.cases:
+        assert case.patient_key not in text
+    assert "BRAVO" not in text
