@@ -6,6 +6,7 @@ feeds which report column) and refreshed incrementally — only cases changed
 since the last build are read again.
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -260,10 +261,13 @@ def build(path: Path | None = None, *, full: bool = False, batch_size: int = 500
     path = path or snapshot_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     state_file = _state_path(path)
-    since = None
+    since, state = None, {}
     if not full and is_current(path) and state_file.exists():
-        since = datetime.fromisoformat(json.loads(state_file.read_text())["built_from"])
+        state = json.loads(state_file.read_text())
+        since = datetime.fromisoformat(state["built_from"])
     started = datetime.now(UTC)
+    rates = site_rates()
+    rates_digest = hashlib.sha256(rates.write_csv().encode()).hexdigest()
     dictionary = registry.current().dictionary
     scenarios = _scenario_categories(dictionary)
     cases = Case.objects.select_related("site").order_by("pk")
@@ -282,6 +286,11 @@ def build(path: Path | None = None, *, full: bool = False, batch_size: int = 500
             rows = []
     if rows:
         frames.append(pl.DataFrame(rows, schema=ROW_SCHEMA))
+    if since is not None and read == 0 and state.get("rates") == rates_digest:
+        # Nothing changed: the file and its build time stay, so pages keep the
+        # tables they computed from it; only the time of this check is noted.
+        _write_state(state_file, {**state, "checked_at": started.isoformat()})
+        return {"rows": state.get("rows", 0), "read": 0, "incremental": True, "unchanged": True}
     fresh = pl.concat(frames) if frames else pl.DataFrame(schema=ROW_SCHEMA)
     if since is not None:
         # Cases are never deleted: a withdrawn one changed, so it was read again.
@@ -293,16 +302,30 @@ def build(path: Path | None = None, *, full: bool = False, batch_size: int = 500
         table = fresh
     # Sorted by site: every report groups by site, and contiguous groups are
     # several times faster to aggregate than scattered ones.
-    table = with_costs(table, site_rates()).sort("site_id", "case_id")
+    table = with_costs(table, rates).sort("site_id", "case_id")
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".parquet")
     os.close(handle)
     table.write_parquet(temporary)
     os.replace(temporary, path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(handle, "w") as out:
-        json.dump({"built_from": started.isoformat(), "rows": table.height, "read": read}, out)
-    os.replace(temporary, state_file)
+    _write_state(
+        state_file,
+        {
+            "built_from": started.isoformat(),
+            "checked_at": started.isoformat(),
+            "rows": table.height,
+            "read": read,
+            "rates": rates_digest,
+        },
+    )
     return {"rows": table.height, "read": read, "incremental": since is not None}
+
+
+def _write_state(state_file: Path, state: dict) -> None:
+    """Replace the snapshot's state file at once (written beside it, then renamed)."""
+    handle, temporary = tempfile.mkstemp(dir=state_file.parent, suffix=".json")
+    with os.fdopen(handle, "w") as out:
+        json.dump(state, out)
+    os.replace(temporary, state_file)
 
 
 def is_current(path: Path) -> bool:

@@ -37,28 +37,36 @@ PEER_SHORT = {"facility_type": "Facility type", "region": "Region", "volume": "V
 _build_lock = threading.Lock()
 
 
-def _built_from(path) -> datetime | None:
-    """When the snapshot at ``path`` was built, or None if there is none (or it is unreadable)."""
+def _built_from(path, key: str = "built_from") -> datetime | None:
+    """When the snapshot at ``path`` was built (or last checked, with ``key="checked_at"``).
+
+    None if there is none, or it is unreadable or outdated.
+    """
     state = path.with_suffix(".json")
     if not state.exists() or not snapshot.is_current(path):
         return None
     try:
-        return datetime.fromisoformat(json.loads(state.read_text())["built_from"])
+        values = json.loads(state.read_text())
+        return datetime.fromisoformat(values.get(key) or values["built_from"])
     except (ValueError, KeyError, OSError):
         return None
 
 
 def fresh_snapshot(now: datetime | None = None) -> tuple[pl.DataFrame, datetime | None]:
-    """The snapshot and when it was built, refreshed first if missing or stale."""
+    """The snapshot and when it was built, refreshed first if missing or stale.
+
+    A refresh that finds nothing changed keeps the build time, and with it
+    the tables every page computed from the snapshot.
+    """
     path = snapshot.snapshot_path()
     now = now or datetime.now(UTC)
-    built = _built_from(path)
-    if built is None or now - built > STALE_AFTER:
+    checked = _built_from(path, "checked_at")
+    if checked is None or now - checked > STALE_AFTER:
         with _build_lock:
-            built = _built_from(path)  # another request may have just built it
-            if built is None or now - built > STALE_AFTER:
+            checked = _built_from(path, "checked_at")  # another request may have just built it
+            if checked is None or now - checked > STALE_AFTER:
                 snapshot.build(path)
-                built = _built_from(path)
+    built = _built_from(path)
     global _loaded
     if _loaded is None or _loaded[0] != built or built is None:
         _loaded = (built, pl.read_parquet(path))

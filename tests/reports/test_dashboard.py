@@ -133,7 +133,7 @@ def test_a_stale_snapshot_is_refreshed_and_a_fresh_one_is_not(world):
 
     state = snapshot.snapshot_path().with_suffix(".json")
     old = json.loads(state.read_text())
-    old["built_from"] = (datetime.now(UTC) - timedelta(minutes=6)).isoformat()
+    old["built_from"] = old["checked_at"] = (datetime.now(UTC) - timedelta(minutes=6)).isoformat()
     state.write_text(json.dumps(old))
     _, html = dashboard(world.bob)
     assert own_value(html, "cases") == "3"
@@ -449,3 +449,21 @@ def test_the_dashboard_shows_labour_and_total_cost(world):
     # 60 minutes of each kind: 200 + 50.
     assert '<span class="dash-value">250 USD</span>' in row(html, "labour_cost_usd")
     assert "Total cost per case" in row(html, "total_cost_usd")
+
+
+def test_a_refresh_that_finds_nothing_changed_keeps_the_snapshot_and_its_tables(world):
+    add_cases(world.site_a, 2)
+    snapshot.build(full=True)
+    path = snapshot.snapshot_path()
+    state = json.loads(path.with_suffix(".json").read_text())
+    written = path.stat().st_mtime_ns
+    again = snapshot.build()
+    assert again == {"rows": 2, "read": 0, "incremental": True, "unchanged": True}
+    after = json.loads(path.with_suffix(".json").read_text())
+    assert after["built_from"] == state["built_from"]  # pages keep their shared tables
+    assert after["checked_at"] > state["checked_at"]
+    assert path.stat().st_mtime_ns == written
+    # A changed rate is a change: the costs are computed again.
+    services.set_costs(world.site_a, clinician_cost_per_hour_usd=100)
+    assert snapshot.build().get("unchanged") is None
+    assert json.loads(path.with_suffix(".json").read_text())["built_from"] > state["built_from"]
