@@ -875,7 +875,7 @@ def case_show(site_code, case_uid, history):
                 "changed_by": v.changed_by.email if v.changed_by else None,
                 "via": v.via,
                 "note": v.note,
-                "changes": v.changes,
+                "changes": v.changed,
             }
             for v in found.versions.select_related("changed_by").order_by("version")
         ]

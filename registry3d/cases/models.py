@@ -78,7 +78,8 @@ class CaseVersion(models.Model):
     dictionary_version = models.CharField(max_length=20)
     data = models.JSONField(default=dict)
     patient_key = models.CharField(max_length=128, blank=True)
-    # {"path": [old, new], ...} for every element that changed.
+    # {"path": [old, new], ...} for every element that changed. Empty for the
+    # first version, whose data are all its values (see ``changed``).
     changes = models.JSONField(default=dict)
     note = models.CharField(max_length=500, blank=True)
     via = models.CharField(max_length=80, blank=True)
@@ -95,3 +96,15 @@ class CaseVersion(models.Model):
 
     def __str__(self):
         return f"{self.case} version {self.version}"
+
+    @property
+    def changed(self) -> dict:
+        """{path: [old, new]} of what this version changed; the first changed from nothing.
+
+        The first version's changes are not stored: they would repeat its data.
+        """
+        if self.version == 1 and not self.changes:
+            from registry3d.cases.services import first_changes
+
+            return first_changes(self.data)
+        return self.changes

@@ -310,7 +310,6 @@ def _create(site, case_uid, data, status, patient_key, dictionary_version, actor
         submitted_at=now if status == CaseStatus.SUBMITTED else None,
     )
     _columns(case, data)
-    changes = differences({}, data)
     version = CaseVersion(
         site=site,
         case=case,
@@ -319,7 +318,6 @@ def _create(site, case_uid, data, status, patient_key, dictionary_version, actor
         dictionary_version=dictionary_version,
         data=data,
         patient_key=case.patient_key,
-        changes=changes,
         note=note,
         via=via_of(request),
         changed_by=actor,
@@ -334,7 +332,7 @@ def _create(site, case_uid, data, status, patient_key, dictionary_version, actor
         changes={
             "version": 1,
             "status": status,
-            "elements": changes,
+            "elements": first_changes(data),
             **({"note": note} if note else {}),
         },
     )
@@ -712,12 +710,8 @@ def save_cases_bulk(
     return result
 
 
-def _first_changes(data: dict, *, ordered: bool = True) -> dict:
-    """``differences({}, data)``, the changes of a new case, without the general walk.
-
-    ``ordered=False`` leaves the paths unsorted, for PostgreSQL's jsonb,
-    which keeps keys in an order of its own.
-    """
+def first_changes(data: dict) -> dict:
+    """``differences({}, data)``, the changes of a new case, without the general walk."""
     out: dict = {}
     for key, value in data.items():
         if value is None:
@@ -727,7 +721,7 @@ def _first_changes(data: dict, *, ordered: bool = True) -> dict:
                 _flatten_new(item, f"{key}[{number}].", out)
         else:
             out[key] = [None, value]
-    return dict(sorted(out.items())) if ordered else out
+    return dict(sorted(out.items()))
 
 
 def _flatten_new(data: dict, prefix: str, out: dict) -> None:
@@ -816,7 +810,7 @@ class _BulkCreate:
                     site_id=site_id, case_uid__in=[row.case_uid for row in rows]
                 ).values_list("case_uid", "id")
             )
-            changes_of = version_fields["changes"]
+            no_changes = prep(version_fields, "changes", {})
             note = prep(version_fields, "note", self.note)
             via = prep(version_fields, "via", self.via)
             cursor.executemany(
@@ -832,7 +826,7 @@ class _BulkCreate:
                         version,
                         data,
                         row.patient_key or "",
-                        changes_of.get_db_prep_save(_first_changes(row.data), connection),
+                        no_changes,
                         note,
                         via,
                         now,
@@ -858,9 +852,8 @@ class _BulkCreate:
         dumps = json.dumps
         with connection.cursor() as cursor:
             # Compress the JSON with LZ4 rather than the slower default (pglz),
-            # where the server has it, for this transaction's writes only: a
-            # case's first version holds its data twice (as data and as
-            # changes), and compressing them was a third of the database's work.
+            # where the server has it, for this transaction's writes only:
+            # compressing the cases' data was a third of the database's work.
             cursor.execute(
                 "SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings "
                 "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals) "
@@ -902,7 +895,7 @@ class _BulkCreate:
                             version,
                             dumps(data),
                             key,
-                            dumps(_first_changes(data, ordered=False)),
+                            "{}",
                             note,
                             via,
                             now,
