@@ -150,6 +150,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument(
+        "--runs",
+        default="research:csv,research:parquet,site:csv",
+        help="the exports to measure, KIND:FORMAT, comma-separated",
+    )
+    parser.add_argument(
         "--child", nargs=3, metavar=("KIND", "FORMAT", "OUT"), help=argparse.SUPPRESS
     )
     parser.add_argument("--var-dir", help=argparse.SUPPRESS)
@@ -193,7 +198,7 @@ def main() -> None:
         f"{args.cases:,} cases over {SITES} sites"
     )
     print(f"others busy before: {100 * others_busy():.0f}%")
-    for kind, fmt in (("research", "csv"), ("research", "parquet"), ("site", "csv")):
+    for kind, fmt in (run.split(":") for run in args.runs.split(",")):
         out = Path(tempfile.mkdtemp(prefix="registry3d-bench-export-"))
         load = os.getloadavg()[0]
         busy0, wall0 = _machine_busy(), time.perf_counter()
