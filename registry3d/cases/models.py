@@ -22,7 +22,12 @@ class Case(models.Model):
     """
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    site = models.ForeignKey("sites.Site", on_delete=models.PROTECT, related_name="cases")
+    # No index of its own on the site, month or people: the composite indexes
+    # below start with the site, and every index costs each bulk-imported
+    # row (fourteen of them were a third of the database's work).
+    site = models.ForeignKey(
+        "sites.Site", on_delete=models.PROTECT, related_name="cases", db_index=False
+    )
     case_uid = models.CharField("case ID", max_length=64)
     patient_key = models.CharField(max_length=128, blank=True)
     status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.DRAFT)
@@ -31,18 +36,26 @@ class Case(models.Model):
     version = models.PositiveIntegerField(default=1)
     withdrawn_reason = models.CharField(max_length=500, blank=True)
     # Copied from data for lists and reports.
-    case_month = models.CharField(max_length=7, blank=True, db_index=True)
+    case_month = models.CharField(max_length=7, blank=True)
     object_type = models.CharField(max_length=32, blank=True)
     organ_system = models.CharField(max_length=64, blank=True)
     technology = models.CharField(max_length=64, blank=True)  # the primary print's
     cpt_codes = models.CharField(max_length=64, blank=True)  # e.g. "0559T,0560T"
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     submitted_at = models.DateTimeField(null=True, blank=True)
 
@@ -71,8 +84,14 @@ class Case(models.Model):
 class CaseVersion(models.Model):
     """One version of a case as it was saved, with what changed from the one before."""
 
-    site = models.ForeignKey("sites.Site", on_delete=models.PROTECT, related_name="+")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="versions")
+    # Found by case and version (the unique constraint's index), never by site
+    # or person alone; no index of their own (see Case.site).
+    site = models.ForeignKey(
+        "sites.Site", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, related_name="versions", db_index=False
+    )
     version = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=CaseStatus.choices)
     dictionary_version = models.CharField(max_length=20)
@@ -85,7 +104,11 @@ class CaseVersion(models.Model):
     via = models.CharField(max_length=80, blank=True)
     changed_at = models.DateTimeField(auto_now_add=True)
     changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:

@@ -557,6 +557,16 @@ class BulkResult:
     refused: list[tuple[int, str, Problem]] = field(default_factory=list)
 
 
+def analyse_tables() -> None:
+    """Refresh the database's statistics of the cases and their versions (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ANALYZE {quoted(Case._meta.db_table)}, {quoted(CaseVersion._meta.db_table)}"
+        )
+
+
 def classify(site: Site, rows: list[BulkRow] | list[str]) -> dict[str, Case]:
     """Return the site's existing cases among ``rows`` (or case IDs), by case ID."""
     uids = [row if isinstance(row, str) else row.case_uid for row in rows]

@@ -618,6 +618,8 @@ def write_import(
     actor = actor or batch.created_by
     site, note = batch.site, f"import {batch.code}"
 
+    statistics = _Statistics()
+
     def write(rows: list, done: int) -> None:
         """One batch and the import's counters, in one transaction."""
         with transaction.atomic():
@@ -636,6 +638,7 @@ def write_import(
                         for problem in _save_problems(batch, number, uid, [p])
                     ]
                 )
+        statistics.written(len(rows))
 
     def batches() -> Iterator[tuple[list, int]]:
         pending: list = []
@@ -669,6 +672,39 @@ def write_import(
         changes={"rows": batch.rows, "written": batch.written, "invalid": batch.invalid},
     )
     return batch
+
+
+class _Statistics:
+    """Bring the database's statistics of the case tables up to date as an import grows them.
+
+    The database plans the queries of each batch (finding the existing cases
+    of its rows, joining the cases with the versions just copied) from
+    statistics that its background analysis refreshes only now and then.
+    An import that grows the tables many times over would meanwhile be
+    planned for the small tables they were: scanning them whole, once a
+    batch, which made a 100,000-row import spend most of its time there
+    (1 ms a batch at first, 200 ms at the end). So the tables are analysed
+    when this import's rows reach 1,000, 4,000, 16,000... (PostgreSQL).
+    """
+
+    FIRST, GROWTH = 1000, 4
+
+    def __init__(self):
+        self.rows = 0
+        self.next = self.FIRST
+        self.lock = threading.Lock()
+        self.enabled = connection.vendor == "postgresql"
+
+    def written(self, rows: int) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            self.rows += rows
+            if self.rows < self.next:
+                return
+            while self.next <= self.rows:
+                self.next *= self.GROWTH
+            cases.analyse_tables()
 
 
 def write_connections() -> int:
