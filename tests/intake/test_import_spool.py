@@ -338,3 +338,18 @@ def test_a_failing_batch_stops_the_writers_and_is_raised(tmp_path, monkeypatch):
     assert batch.status == "importing"
     assert Case.objects.count() == batch.written == 3 * batch.batches_committed
     assert batch.batches_committed < 7
+
+
+def test_a_cell_holding_the_packing_separator_reaches_the_checker_whole(world, labels, tmp_path):
+    rows = case_rows(2, labels, seed=10)
+    path = write_csv(tmp_path / "p.csv", rows)
+    batch = intake.create_import(world.site_a, path)
+    table = intake.open_table(path)
+    numbered = [(n, values) for n, values in enumerate(table.rows(), start=2)]
+    numbered[1][1][table.columns.index("case_uid")] = "A\x1fB"
+    packed = intake._packed(numbered)
+    assert isinstance(packed[0][1], str) and packed[1][1] == numbered[1][1]
+    results, valid = intake._Rows(batch, table).check_chunk(1, packed)
+    assert [r[3] for r in results] == [True, False]  # the odd case ID is refused, not split
+    assert results[1][4][0].path == "case_uid"
+    assert valid[0][2] == rows[0]["case_uid"]
