@@ -6,6 +6,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+
+import pytest
 
 from tests.intake.import_files import case_rows, write_csv
 from tests.test_deployment import clean_env
@@ -29,14 +32,41 @@ for technology, label in {labels!r}.items():
 """
 
 
-def scalar(db, sql):
+@pytest.fixture
+def database(tmp_path):
+    """A registry database of its own for the killed import: SQLite, or a new
+    PostgreSQL database beside the suite's when the suite runs on PostgreSQL
+    (where batches are written by two threads on two connections)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        path = tmp_path / "var" / "registry3d.sqlite3"
+        yield {}, lambda sql: _sqlite_scalar(path, sql)
+        return
+    import psycopg
+
+    name = f"crash_{uuid.uuid4().hex[:12]}"
+    server = url.rsplit("/", 1)[0]
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def scalar(sql):
+        with psycopg.connect(f"{server}/{name}", autocommit=True) as connection:
+            sql = sql.replace("group_concat(status)", "string_agg(status, ',')")
+            return connection.execute(sql).fetchone()[0]
+
+    yield {"DATABASE_URL": f"{server}/{name}"}, scalar
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _sqlite_scalar(db, sql):
     with sqlite3.connect(db) as connection:
         return connection.execute(sql).fetchone()[0]
 
 
-def test_a_killed_import_keeps_only_whole_batches_and_a_rerun_finishes_it(tmp_path):
-    env = clean_env(tmp_path)
-    db = tmp_path / "var" / "registry3d.sqlite3"
+def test_a_killed_import_keeps_only_whole_batches_and_a_rerun_finishes_it(tmp_path, database):
+    extra, scalar = database
+    env = clean_env(tmp_path, **extra)
     assert subprocess.run([*CLI, "init"], env=env, capture_output=True, timeout=300).returncode == 0
     setup = subprocess.run(
         [*CLI, "manage", "shell", "-c", SETUP.format(labels=LABELS)],
@@ -60,7 +90,7 @@ def test_a_killed_import_keeps_only_whole_batches_and_a_rerun_finishes_it(tmp_pa
     committed = 0
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            committed = scalar(db, "select coalesce(max(batches_committed), 0) from intake_import")
+            committed = scalar("select coalesce(max(batches_committed), 0) from intake_import")
         except sqlite3.OperationalError:
             committed = 0
         if committed >= 2:
@@ -70,12 +100,12 @@ def test_a_killed_import_keeps_only_whole_batches_and_a_rerun_finishes_it(tmp_pa
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL, "the import finished before it could be killed"
 
-    cases = scalar(db, "select count(*) from cases_case")
-    written = scalar(db, "select written from intake_import")
-    versions = scalar(db, "select count(*) from cases_caseversion")
+    cases = scalar("select count(*) from cases_case")
+    written = scalar("select written from intake_import")
+    versions = scalar("select count(*) from cases_caseversion")
     assert cases == written == versions
     assert cases % 1000 == 0 and 2000 <= cases < rows
-    assert scalar(db, "select status from intake_import") == "importing"
+    assert scalar("select status from intake_import") == "importing"
 
     rerun = subprocess.run(
         [*CLI, "import", str(path), "--site", "CRASH"],
@@ -89,9 +119,9 @@ def test_a_killed_import_keeps_only_whole_batches_and_a_rerun_finishes_it(tmp_pa
     assert (
         f"{rows} rows — {rows - cases} new, 0 changed, {cases} unchanged, 0 invalid" in rerun.stdout
     )
-    assert scalar(db, "select count(*) from cases_case") == rows
-    assert scalar(db, "select count(distinct case_uid) from cases_case") == rows
-    statuses = scalar(db, "select group_concat(status) from intake_import")
+    assert scalar("select count(*) from cases_case") == rows
+    assert scalar("select count(distinct case_uid) from cases_case") == rows
+    statuses = scalar("select group_concat(status) from intake_import")
     assert sorted(statuses.split(",")) == ["done", "interrupted"]
     verify = subprocess.run([*CLI, "audit", "verify"], env=env, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
