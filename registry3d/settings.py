@@ -300,6 +300,11 @@ REGISTRY3D_CLINICIAN_COST_PER_HOUR = env_float(
 REGISTRY3D_NON_CLINICIAN_COST_PER_HOUR = env_float(
     "REGISTRY3D_NON_CLINICIAN_COST_PER_HOUR", None, minimum=1
 )
+# The largest 3D model file a site that keeps them stores (larger ones are
+# measured, not kept).
+REGISTRY3D_MODEL_FILE_MAX_BYTES = env_int(
+    "REGISTRY3D_MODEL_FILE_MAX_BYTES", 100 * 1024 * 1024, minimum=1024
+)
 # Secret behind pseudonymous patient keys; kept outside the database. When
 # empty, it is generated once into var/pseudonym_key (back that file up).
 REGISTRY3D_PSEUDONYM_KEY = env_str("REGISTRY3D_PSEUDONYM_KEY")

@@ -1,15 +1,49 @@
-"""Intake endpoints: what an uploaded file can fill in on a case. Nothing is stored."""
+"""Intake endpoints: what an uploaded file can fill in on a case.
 
+DICOM files are never stored; 3D model files only when the site keeps them.
+"""
+
+from datetime import datetime
 from typing import Literal
+from uuid import UUID
 
-from ninja import File, Form, Router
+from django.http import FileResponse, Http404
+from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 
 from registry3d.api.common import Problem, problem, require_write
+from registry3d.intake import model_files
 from registry3d.intake.dicom import DicomError, DicomSummary, read_dicom
 from registry3d.intake.mesh import Measurement, MeshError, measure
+from registry3d.intake.models import ModelFile
 
 router = Router(tags=["intake"])
+
+
+class MeshAnswer(Measurement):
+    kept: model_files.Kept | None
+
+
+class ModelFileOut(Schema):
+    code: UUID
+    file_name: str
+    format: str
+    bytes: int
+    sha256: str
+    created_at: datetime
+    measurement: dict
+
+
+def _model_file_out(kept: ModelFile) -> dict:
+    return {
+        "code": kept.code,
+        "file_name": kept.file_name,
+        "format": kept.format,
+        "bytes": kept.size,
+        "sha256": kept.sha256,
+        "created_at": kept.created_at,
+        "measurement": kept.measurement,
+    }
 
 
 @router.post(
@@ -38,23 +72,25 @@ def intake_dicom(request, file: File[UploadedFile]):
 
 @router.post(
     "/intake/mesh",
-    response={200: Measurement, 401: Problem, 403: Problem, 422: Problem},
+    response={200: MeshAnswer, 401: Problem, 403: Problem, 422: Problem},
 )
 def intake_mesh(
     request,
     file: File[UploadedFile],
     object_type: Form[Literal["anatomic_model", "anatomic_guide"]] = "anatomic_model",
 ):
-    """Measure an STL, OBJ, PLY or 3MF file (write token); nothing is stored.
+    """Measure an STL, OBJ, PLY or 3MF file (write token).
 
     Returns triangles, volume (cm³), surface area (cm²), bounding box (mm),
     watertight or not and separate bodies, and ``suggestions``: components,
     material volume and ``cpt_lines`` before the unit limits per date of
     service. STL, OBJ and PLY carry no unit, so millimetres are assumed.
+    The file is stored only when the site keeps its model files: ``kept``
+    then names it (its code and SHA-256; the same content is kept once).
     """
-    require_write(request)
+    token = require_write(request)
     try:
-        return measure(file, file.name or "upload", object_type=object_type)
+        measured = measure(file, file.name or "upload", object_type=object_type)
     except MeshError as exc:
         return problem(
             request,
@@ -63,3 +99,25 @@ def intake_mesh(
             str(exc),
             [{"field": "file", "code": "bad_format", "message": str(exc)}],
         )
+    kept, why_not = model_files.keep(token.site, file, measured, actor=token.user, request=request)
+    if why_not:
+        measured["notes"] = [*measured["notes"], why_not]
+    return {**measured, "kept": kept}
+
+
+@router.get("/intake/models", response={200: list[ModelFileOut], 401: Problem})
+def list_model_files(request):
+    """The 3D model files the site kept (read token), newest first."""
+    kept = ModelFile.objects.filter(site=request.auth.site).select_related("site")[:1000]
+    return [_model_file_out(k) for k in kept]
+
+
+@router.get("/intake/models/{code}", response={200: None, 401: Problem, 404: Problem})
+def download_model_file(request, code: UUID):
+    """One kept 3D model file, as it was uploaded (read token)."""
+    kept = model_files.get_for_site(request.auth.site, code)
+    try:
+        handle = open(model_files.path_of(kept), "rb")  # noqa: SIM115 - FileResponse closes it
+    except OSError:
+        raise Http404("The file is gone from the server's storage") from None
+    return FileResponse(handle, as_attachment=True, filename=kept.file_name)

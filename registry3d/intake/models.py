@@ -87,3 +87,33 @@ class ImportProblem(models.Model):
 
     def __str__(self):
         return f"row {self.row}, {self.element}: {self.message}"
+
+
+class ModelFile(models.Model):
+    """A 3D model file a site chose to keep, stored once by its content hash.
+
+    The file is at ``VAR_DIR/models/<site>/<sha256>.<format>``; the row holds
+    what the registry measured in it. The same content uploaded again is the
+    same row.
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    site = models.ForeignKey("sites.Site", on_delete=models.PROTECT, related_name="model_files")
+    sha256 = models.CharField(max_length=64)
+    file_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=8)
+    size = models.PositiveBigIntegerField()
+    measurement = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "sha256"], name="one_model_file_per_content")
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.file_name} ({self.sha256[:12]})"

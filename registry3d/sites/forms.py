@@ -43,6 +43,15 @@ class StaffCostForm(Form):
     )
 
 
+class ModelFilesForm(Form):
+    keep_model_files = forms.BooleanField(
+        label="Keep the 3D model files measured through the API",
+        required=False,
+        help_text="Each file is stored once, by its content hash; files already kept stay "
+        "when this is turned off.",
+    )
+
+
 class PrinterForm(Form):
     label = forms.RegexField(
         regex=r"^[A-Za-z0-9_\-]{1,64}$",

@@ -55,6 +55,11 @@ class Site(models.Model):
         "non-clinician cost per hour (USD)", max_digits=7, decimal_places=2, null=True, blank=True
     )
 
+    # Whether the 3D model files the site's software measures through the API
+    # are kept (by content hash, up to REGISTRY3D_MODEL_FILE_MAX_BYTES);
+    # without it they are measured and forgotten.
+    keep_model_files = models.BooleanField("keep measured 3D model files", default=False)
+
     class Meta:
         ordering = ["code"]
 

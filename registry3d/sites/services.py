@@ -624,3 +624,22 @@ def set_costs(site: Site, *, actor=None, request: HttpRequest | None = None, **v
             target=site,
             changes=changes,
         )
+
+
+def set_keep_model_files(
+    site: Site, keep: bool, *, actor=None, request: HttpRequest | None = None
+) -> None:
+    """Turn keeping the site's measured 3D model files on or off (files kept stay)."""
+    with transaction.atomic():
+        if site.keep_model_files == keep:
+            return
+        site.keep_model_files = keep
+        site.save(update_fields=["keep_model_files"])
+        record(
+            "site.settings_changed",
+            actor=actor,
+            request=request,
+            site=site,
+            target=site,
+            changes={"keep_model_files": [not keep, keep]},
+        )

@@ -12,6 +12,7 @@ from registry3d.sites import services
 from registry3d.sites.errors import SiteError
 from registry3d.sites.forms import (
     InviteForm,
+    ModelFilesForm,
     OrCostForm,
     PrinterForm,
     RoleForm,
@@ -266,6 +267,18 @@ def site_settings(request, code):
                 services.set_costs(site, actor=request.user, request=request, **form.cleaned_data)
                 messages.success(request, saved[action])
                 return redirect("site_settings", code=site.code)
+        elif action == "model_files":
+            files_form = ModelFilesForm(request.POST)
+            if files_form.is_valid():
+                keep = files_form.cleaned_data["keep_model_files"]
+                services.set_keep_model_files(site, keep, actor=request.user, request=request)
+                messages.success(
+                    request,
+                    "3D model files are kept from now on."
+                    if keep
+                    else "3D model files are no longer kept; those kept stay.",
+                )
+                return redirect("site_settings", code=site.code)
         elif action == "printer":
             printer_form = PrinterForm(request.POST, technologies=_technologies())
             if printer_form.is_valid():
@@ -291,6 +304,8 @@ def site_settings(request, code):
             "cost_source": source,
             "cost_form": cost_forms["cost"],
             "staff_costs": site.staff_costs,
+            "files_form": ModelFilesForm(initial={"keep_model_files": site.keep_model_files}),
+            "kept_files": site.model_files.count(),
             "staff_cost_form": cost_forms["staff_cost"],
             "printer_form": printer_form,
             "printers": Printer.objects.filter(site=site),

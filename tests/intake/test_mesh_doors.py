@@ -63,7 +63,8 @@ def test_the_api_measures_an_upload_and_needs_a_write_token(world, tmp_path):
             "/api/v1/intake/mesh", {"file": handle}
         )
     assert reply.status_code == 200, reply.content
-    assert reply.json() == json.loads(json.dumps(measure(path)))
+    # The site keeps no model files: measured, not kept.
+    assert reply.json() == {**json.loads(json.dumps(measure(path))), "kept": None}
     assert reply.json()["volume_cm3"] == 1.0
     with path.open("rb") as handle:
         refused = Client(HTTP_AUTHORIZATION=f"Bearer {read}").post(

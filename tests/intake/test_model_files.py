@@ -1,0 +1,126 @@
+"""Kept 3D model files: only when the site keeps them, once by content, never across sites."""
+
+import hashlib
+
+import pytest
+from django.test import Client
+
+from registry3d.audit.models import AuditEvent
+from registry3d.intake import model_files
+from registry3d.intake.models import ModelFile
+from registry3d.sites import services
+from tests.conftest import client_for, csrf_post
+from tests.intake import mesh_fixtures as files
+
+
+@pytest.fixture(autouse=True)
+def own_storage(settings, tmp_path):
+    """Each test keeps its files in a folder of its own."""
+    settings.VAR_DIR = tmp_path / "var"
+
+
+def upload(token, path, **extra):
+    with path.open("rb") as handle:
+        return Client(HTTP_AUTHORIZATION=f"Bearer {token}").post(
+            "/api/v1/intake/mesh", {"file": handle, **extra}
+        )
+
+
+def keep_files(world):
+    response = csrf_post(
+        client_for(world.mona),
+        "/sites/SITEA/settings/",
+        {"action": "model_files", "keep_model_files": "on"},
+    )
+    assert response.status_code == 302
+    world.site_a.refresh_from_db()
+    assert world.site_a.keep_model_files is True
+
+
+def test_a_site_that_keeps_no_files_stores_nothing(world, tmp_path):
+    _, write = services.create_token(world.site_a, world.alice, name="W", scope="write")
+    reply = upload(write, files.write_stl_binary(tmp_path / "cube.stl", files.cube(10)))
+    assert reply.status_code == 200 and reply.json()["kept"] is None
+    assert ModelFile.objects.count() == 0
+    assert not model_files.folder(world.site_a).exists()
+
+
+def test_a_kept_file_is_stored_once_by_content_and_comes_back_whole(world, tmp_path):
+    keep_files(world)
+    assert AuditEvent.objects.filter(
+        action="site.settings_changed", changes_json__contains="keep_model_files"
+    ).exists()
+    _, write = services.create_token(world.site_a, world.alice, name="W", scope="write")
+    _, read = services.create_token(world.site_a, world.bob, name="R", scope="read")
+    path = files.write_stl_binary(tmp_path / "heart.stl", files.cube(10))
+    content = path.read_bytes()
+    first = upload(write, path).json()
+    again = upload(write, path).json()
+    assert (
+        first["kept"]
+        == again["kept"]
+        == {
+            "code": first["kept"]["code"],
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "bytes": len(content),
+        }
+    )
+    kept = ModelFile.objects.get()
+    assert (kept.file_name, kept.format, kept.measurement["volume_cm3"]) == (
+        "heart.stl",
+        "stl",
+        1.0,
+    )
+    assert model_files.path_of(kept).read_bytes() == content
+    assert AuditEvent.objects.filter(action="model_file.kept").count() == 1
+    listed = Client(HTTP_AUTHORIZATION=f"Bearer {read}").get("/api/v1/intake/models").json()
+    assert [f["sha256"] for f in listed] == [kept.sha256]
+    download = Client(HTTP_AUTHORIZATION=f"Bearer {read}").get(f"/api/v1/intake/models/{kept.code}")
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == content
+    assert download["Content-Disposition"] == 'attachment; filename="heart.stl"'
+
+
+def test_a_file_over_the_limit_is_measured_not_kept(world, tmp_path, settings):
+    keep_files(world)
+    settings.REGISTRY3D_MODEL_FILE_MAX_BYTES = 100
+    _, write = services.create_token(world.site_a, world.alice, name="W", scope="write")
+    reply = upload(write, files.write_stl_binary(tmp_path / "big.stl", files.cube(10))).json()
+    assert reply["kept"] is None and reply["volume_cm3"] == 1.0
+    assert reply["notes"][-1] == (
+        "Not kept: the file is 684 bytes, over the 100 bytes a kept file may be"
+    )
+    assert ModelFile.objects.count() == 0
+
+
+def test_a_bad_file_is_refused_and_nothing_is_kept(world, tmp_path):
+    keep_files(world)
+    _, write = services.create_token(world.site_a, world.alice, name="W", scope="write")
+    path = files.write_stl_binary(tmp_path / "cut.stl", files.cube(10))
+    with open(path, "r+b") as out:
+        out.truncate(600)
+    assert upload(write, path).status_code == 422
+    assert ModelFile.objects.count() == 0
+    folder = model_files.folder(world.site_a)
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_another_site_never_sees_a_kept_file(world, tmp_path):
+    keep_files(world)
+    _, write = services.create_token(world.site_a, world.alice, name="W", scope="write")
+    upload(write, files.write_obj(tmp_path / "guide.obj", files.cube(10)))
+    kept = ModelFile.objects.get()
+    _, theirs = services.create_token(world.site_b, world.carol, name="C", scope="write")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {theirs}")
+    assert client.get("/api/v1/intake/models").json() == []
+    assert client.get(f"/api/v1/intake/models/{kept.code}").status_code == 404
+    # Only the site's managers turn keeping on.
+    for person, status in ((world.carol, 404), (world.alice, 403)):
+        response = csrf_post(
+            client_for(person),
+            "/sites/SITEA/settings/",
+            {"action": "model_files", "keep_model_files": ""},
+        )
+        assert response.status_code == status
+    world.site_a.refresh_from_db()
+    assert world.site_a.keep_model_files is True
