@@ -113,11 +113,13 @@ def list_model_files(request):
 
 
 @router.get("/intake/models/{code}", response={200: None, 401: Problem, 404: Problem})
-def download_model_file(request, code: UUID):
+def download_model_file(request, code: str):
     """One kept 3D model file, as it was uploaded (read token)."""
-    kept = model_files.get_for_site(request.auth.site, code)
     try:
+        kept = model_files.get_for_site(request.auth.site, code)
         handle = open(model_files.path_of(kept), "rb")  # noqa: SIM115 - FileResponse closes it
+    except Http404:  # unknown, another site's, or not a UUID
+        return problem(request, 404, "Not Found", "No model file with this code at this site")
     except OSError:
-        raise Http404("The file is gone from the server's storage") from None
+        return problem(request, 404, "Not Found", "The file is gone from the server's storage")
     return FileResponse(handle, as_attachment=True, filename=kept.file_name)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
 from typing_extensions import TypedDict
@@ -107,7 +108,10 @@ def keep(
 
 def get_for_site(site, code) -> ModelFile:
     """The site's kept file ``code``; another site's, or none, is a 404."""
-    found = ModelFile.objects.select_related("site").filter(site=site, code=code).first()
+    try:
+        found = ModelFile.objects.select_related("site").filter(site=site, code=code).first()
+    except ValidationError:  # not a UUID: no file has that code
+        found = None
     if found is None:
         raise Http404("No such model file")
     return found

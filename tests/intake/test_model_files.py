@@ -114,6 +114,9 @@ def test_another_site_never_sees_a_kept_file(world, tmp_path):
     client = Client(HTTP_AUTHORIZATION=f"Bearer {theirs}")
     assert client.get("/api/v1/intake/models").json() == []
     assert client.get(f"/api/v1/intake/models/{kept.code}").status_code == 404
+    # A code that is no UUID is as unknown as another site's.
+    mine = Client(HTTP_AUTHORIZATION=f"Bearer {write}")
+    assert mine.get("/api/v1/intake/models/null,null").status_code == 404
     # Only the site's managers turn keeping on.
     for person, status in ((world.carol, 404), (world.alice, 403)):
         response = csrf_post(
