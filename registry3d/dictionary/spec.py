@@ -104,6 +104,15 @@ class Element:
     def is_group(self) -> bool:
         return self.type == "group"
 
+    @property
+    def screened(self) -> bool:
+        """Whether a person may type anything here, so the value is checked for identifiers.
+
+        Free-text elements, and every other text element whose values no pattern
+        bounds (a software or material name can hold a name as well as a product).
+        """
+        return self.type == "text" and (self.free_text or not self.pattern)
+
 
 @dataclass
 class Section:

@@ -145,13 +145,13 @@ class Validator:
                 g,
                 [i for i in g.elements if i.required],
                 [i for i in g.elements if i.required_when is not None],
-                [i for i in g.elements if i.free_text],
+                [i for i in g.elements if i.screened],
                 [i for i in g.elements if i.warn_min is not None or i.warn_max is not None],
                 [i for i in g.elements if i.type in ("multi_choice", "integer_list")],
             )
             for g in d.groups()
         ]
-        self.free_text = [e for e in top if e.free_text]
+        self.screened = [e for e in top if e.screened]
         self.warned = [e for e in top if e.warn_min is not None or e.warn_max is not None]
         self.months = [
             e for e in top if e.type == "year_month" and (e.min is not None or e.max is not None)
@@ -369,7 +369,7 @@ class Validator:
                         element.name, "duplicate_value", f"{element.label}: a value is repeated"
                     )
                 )
-        for element in self.free_text:
+        for element in self.screened:
             value = data.get(element.name)
             if isinstance(value, str) and element.name not in bad:
                 found = find_identifier(value)

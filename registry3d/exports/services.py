@@ -576,6 +576,14 @@ def _csv_rows(path: Path) -> int:
         return sum(1 for _ in csv.reader(handle)) - 1
 
 
+def _shown_options(options: dict) -> dict:
+    """The options as the manifest shows them: with site labels asked, no site's code."""
+    if not options.get("site_labels") or not options.get("sites"):
+        return options
+    chosen = Site.objects.filter(code__in=options["sites"]).order_by("code")
+    return {**options, "sites": sorted(site_label(s) for s in chosen)}
+
+
 def _manifest(export, out_dir, dictionary, rules, cases, rows, *, withheld) -> dict:
     """Describe every file of ``out_dir`` (rows, bytes, SHA-256) and write manifest.json."""
     files = []
@@ -600,7 +608,7 @@ def _manifest(export, out_dir, dictionary, rules, cases, rows, *, withheld) -> d
         "created_at": timezone.now().isoformat(),
         "requested_by": export.requested_by.email if export.requested_by else "command line",
         "dictionary_version": dictionary.version,
-        "options": export.options,
+        "options": _shown_options(export.options),
         "rules": rules,
         "cases": cases,
         "withheld_free_text": withheld,

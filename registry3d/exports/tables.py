@@ -74,9 +74,11 @@ class Rules:
             out.append("Ages of 90 and above are written as 90+ (HIPAA Safe Harbor).")
         out.append(
             {
-                "drop": "Free-text elements are left out.",
-                "screen": "Free-text elements are included; values that look like a patient "
-                f"identifier are replaced by {WITHHELD}.",
+                "drop": "Free-text elements are left out. In other typed text (software and "
+                f"material names), values that look like a patient identifier are replaced by "
+                f"{WITHHELD}.",
+                "screen": "Free-text elements are included; in them and in other typed text, "
+                f"values that look like a patient identifier are replaced by {WITHHELD}.",
                 "keep": "Free-text elements are included as stored.",
             }[self.free_text]
         )
@@ -151,7 +153,8 @@ def _element_column(element: Element, rules: Rules, stats: Stats) -> Column | No
                 return f"{top}+"
             return None if value is None else str(value)
 
-    elif element.free_text and rules.free_text == "screen":
+    elif element.screened and rules.free_text != "keep":
+        # Free text the analyst asked for, and names typed into other text elements.
         note = f"Values that look like a patient identifier are replaced by {WITHHELD}."
 
         def read(values, key=key):

@@ -256,6 +256,37 @@ def test_identifiers_in_free_text_are_refused(text):
     assert text not in found[0].message
 
 
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        ("cad_software", "cad_software"),
+        ("segmentation_software", "segmentation_software"),
+        ("prints.material_trade_name", "prints[1].material_trade_name"),
+    ],
+)
+def test_identifiers_in_other_typed_text_are_refused(where, path):
+    """A software or material name is typed too: a patient's name there is refused."""
+    case = model_case()
+    if "." in where:
+        group, name = where.split(".")
+        case[group][0][name] = "Dr Jones"
+    else:
+        case[where] = "Dr Jones"
+    found = errors(VALIDATOR.validate(case))
+    assert [(p.path, p.code) for p in found] == [(path, "identifier_suspected")]
+    assert "Jones" not in found[0].message
+
+
+def test_bounded_text_and_product_names_pass_the_screen():
+    case = model_case()
+    case["cad_software"] = "Materialise 3-matic 18.0"
+    case["prints"][0]["material_trade_name"] = "VeroClear RGD810"
+    assert errors(VALIDATOR.validate(case)) == []
+    screened = {name for name, e in DICTIONARY.all_elements.items() if e.screened}
+    assert "prints.printer_label" not in screened  # bounded by its pattern
+    assert {"cad_software", "prints.material_trade_name", "ua_comment"} <= screened
+
+
 def test_a_retired_code_is_refused_with_its_replacement(dictionary_copy):
     path = dictionary_copy(
         (

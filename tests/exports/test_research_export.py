@@ -138,9 +138,18 @@ def test_parquet_holds_the_same_rows_typed(exportable, tmp_path):
         assert pq.read_table(out / f"{group}.parquet").num_rows == len(
             pd.read_csv(csv_out / f"{group}.csv")
         )
-    text = b"".join(p.read_bytes() for p in out.iterdir()).decode("latin-1")
+    # Compressed bytes hide strings: scan the values as read back.
+    values = "\n".join(
+        str(v)
+        for p in out.glob("*.parquet")
+        for v in pq.read_table(p).to_pandas().to_numpy().ravel().tolist()
+    )
+    assert str(submitted(exportable)[0].code) in values  # the scan sees the values
     for secret in exportable.secrets:
-        assert secret not in text, secret
+        assert secret not in values, secret
+    for month in exportable.months:
+        assert month not in values, month
+    assert "90+" in set(frame["age_years"].dropna())
 
 
 def test_site_labels_are_random_and_stable(exportable, tmp_path):
@@ -167,6 +176,51 @@ def test_free_text_is_screened_when_asked(exportable, tmp_path):
     # The formula is kept, neutralised for spreadsheets.
     assert "'" + FORMULA in set(parts["comment"])
     assert json.loads((out / "manifest.json").read_text())["withheld_free_text"] == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_names_typed_into_software_and_material_are_withheld(exportable, tmp_path, fmt):
+    # Stored before these elements were screened at entry.
+    case = submitted(exportable)[5]
+    data = {**case.data, "cad_software": "Dr Jones"}
+    data["prints"] = [{**data["prints"][0], "material_trade_name": "patient Mary Major"}]
+    Case.objects.filter(pk=case.pk).update(data=data)
+    other = submitted(exportable)[6]
+    Case.objects.filter(pk=other.pk).update(
+        data={**other.data, "cad_software": "Materialise 3-matic 18.0"}
+    )
+    out, _ = export(tmp_path, "--format", fmt)
+    tables = {
+        name: (
+            pq.read_table(out / f"{name}.parquet").to_pandas()
+            if fmt == "parquet"
+            else pd.read_csv(out / f"{name}.csv", dtype=str, keep_default_na=False)
+        )
+        for name in ("cases", "prints")
+    }
+    cases = tables["cases"].set_index("case_code")
+    assert cases.loc[str(case.code), "cad_software"] == WITHHELD
+    prints = tables["prints"]
+    mine = prints[prints["case_code"] == str(case.code)]
+    assert mine["material_trade_name"].tolist() == [WITHHELD]
+    # Product names come through as typed.
+    assert cases.loc[str(other.code), "cad_software"] == "Materialise 3-matic 18.0"
+    values = "\n".join(
+        str(v) for frame in tables.values() for v in frame.to_numpy().ravel().tolist()
+    )
+    for secret in ("Jones", "Mary Major", *exportable.secrets):
+        assert secret not in values, secret
+    assert json.loads((out / "manifest.json").read_text())["withheld_free_text"] == 2
+
+
+def test_labelled_sites_are_not_named_in_the_manifest(exportable, tmp_path):
+    out, _ = export(tmp_path, "--site-labels", "--only-site", "SITEA")
+    manifest = json.loads((out / "manifest.json").read_text())
+    label = ExportSiteLabel.objects.get(site__code="SITEA").label
+    assert manifest["options"]["sites"] == [label]
+    assert set(pd.read_csv(out / "cases.csv")["site"]) == {label}
+    for text in (all_text(out), json.dumps(manifest)):
+        assert "SITEA" not in text and "SITEB" not in text
 
 
 def test_filters_choose_the_cases(exportable, tmp_path):

@@ -1,5 +1,6 @@
 """A site's own export: every case as stored, importable again, safe in a spreadsheet."""
 
+import csv
 import io
 import json
 import zipfile
@@ -10,6 +11,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from registry3d.audit.models import AuditEvent
+from registry3d.cases.models import Case
 from registry3d.cli import main
 from registry3d.exports.models import Export
 from registry3d.intake import services as intake
@@ -80,6 +82,36 @@ def test_the_xlsx_writes_text_never_formulas_and_imports_again_unchanged(
     assert 90 in ages and all(isinstance(a, int) or a is None for a in ages)
     batch = import_preview(world, out / "cases.xlsx")
     assert (batch.rows, batch.unchanged, batch.changed, batch.invalid) == (11, 11, 0, 0)
+
+
+RISKY = ["+SUM(1,2)", "-2+3", "@cmd|' /C calc'!A0", "\tTAB"]
+PLAIN = ["-5", "+1.5", "a - b"]
+
+
+def test_every_formula_start_is_neutralised_and_numbers_are_not(exportable, tmp_path):
+    # Comments stored as site software might have sent them, one a case.
+    with_parts = [c for c in site_a(exportable) if c.status == "submitted"]
+    with_parts = [c for c in with_parts if c.data.get("anatomic_parts")]
+    planted = dict(zip((c.pk for c in with_parts), RISKY + PLAIN, strict=False))
+    assert len(planted) == len(RISKY + PLAIN)
+    for case in with_parts:
+        if case.pk in planted:
+            parts = [{**case.data["anatomic_parts"][0], "comment": planted[case.pk]}]
+            Case.objects.filter(pk=case.pk).update(data={**case.data, "anatomic_parts": parts})
+    out, _ = site_export(tmp_path, "csv")
+    with (out / "cases.csv").open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    comments = {r["anatomic_parts_1_comment"] for r in rows}
+    assert {"'" + v for v in RISKY} <= comments
+    assert set(PLAIN) <= comments
+    out, _ = site_export(tmp_path, "xlsx")
+    sheet = openpyxl.load_workbook(out / "cases.xlsx")["cases"]
+    header = [cell.value for cell in sheet[1]]
+    cells = [row[header.index("anatomic_parts_1_comment")] for row in sheet.iter_rows(min_row=2)]
+    written = {c.value: c.data_type for c in cells if c.value is not None}
+    for value in RISKY + PLAIN:
+        assert written[value] == "s", value  # text as stored, never a formula or number
+    assert not any(c.data_type == "f" for row in sheet.iter_rows() for c in row)
 
 
 def test_parquet_tables_hold_every_case_with_its_identifiers(exportable, tmp_path):
