@@ -191,6 +191,32 @@ def site_rates() -> pl.DataFrame:
     return pl.DataFrame(rows, schema=RATES_SCHEMA)
 
 
+# What a row takes from its site as the site is now, joined again at every
+# build, so that a site that changes its code, region or facility type is
+# grouped anew at the next refresh (like a changed rate).
+SITE_SCHEMA = {
+    "site_id": pl.Int64,
+    "site_code": pl.String,
+    "facility_type": pl.String,
+    "site_region": pl.String,
+}
+
+
+def site_attributes() -> pl.DataFrame:
+    """Per site: its code, facility type and region."""
+    from registry3d.sites.models import Site
+
+    rows = Site.objects.values_list("pk", "code", "facility_type", "region")
+    return pl.DataFrame(list(rows), schema=SITE_SCHEMA, orient="row")
+
+
+def with_sites(table: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
+    """``table`` with its site columns taken from ``sites`` (see :func:`site_attributes`)."""
+    return table.drop([c for c in SITE_SCHEMA if c != "site_id"]).join(
+        sites, on="site_id", how="left"
+    )
+
+
 RATES_SCHEMA = {
     "site_id": pl.Int64,
     "clinician_per_hour": pl.Float64,
@@ -266,8 +292,8 @@ def build(path: Path | None = None, *, full: bool = False, batch_size: int = 500
         state = json.loads(state_file.read_text())
         since = datetime.fromisoformat(state["built_from"])
     started = datetime.now(UTC)
-    rates = site_rates()
-    rates_digest = hashlib.sha256(rates.write_csv().encode()).hexdigest()
+    rates, sites = site_rates(), site_attributes()
+    rates_digest = hashlib.sha256((rates.write_csv() + sites.write_csv()).encode()).hexdigest()
     dictionary = registry.current().dictionary
     scenarios = _scenario_categories(dictionary)
     cases = Case.objects.select_related("site").order_by("pk")
@@ -302,7 +328,7 @@ def build(path: Path | None = None, *, full: bool = False, batch_size: int = 500
         table = fresh
     # Sorted by site: every report groups by site, and contiguous groups are
     # several times faster to aggregate than scattered ones.
-    table = with_costs(table, rates).sort("site_id", "case_id")
+    table = with_costs(with_sites(table, sites), rates).sort("site_id", "case_id")
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".parquet")
     os.close(handle)
     table.write_parquet(temporary)

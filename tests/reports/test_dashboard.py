@@ -435,6 +435,20 @@ def test_a_changed_staff_cost_reaches_every_case_at_the_next_refresh(world):
     assert snapshot.load()["labour_cost_usd"].to_list() == [300.0] * 3
 
 
+def test_a_site_that_moves_region_is_grouped_anew_at_the_next_refresh(world):
+    add_cases(world.site_a, 2)
+    snapshot.build(full=True)
+    assert set(snapshot.load()["site_region"]) == {world.site_a.region}
+    world.site_a.region, world.site_a.facility_type = "Vermont", "community"
+    world.site_a.save(update_fields=["region", "facility_type"])
+    again = snapshot.build()
+    assert (again["incremental"], again["read"]) == (True, 0)
+    table = snapshot.load()
+    assert set(zip(table["site_region"], table["facility_type"], strict=True)) == {
+        ("Vermont", "community")
+    }
+
+
 def test_the_dashboard_shows_labour_and_total_cost(world):
     efforts = {
         f"effort_{a}_{k}": 15
