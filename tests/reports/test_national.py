@@ -4,9 +4,11 @@ import csv
 import io
 import random
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 from statsmodels.stats.proportion import proportion_confint
 
@@ -246,3 +248,24 @@ def test_the_national_cli_refuses_a_bad_request(sites, tmp_path):
     result = run("report", "--national", "--period", "2026", "--out", str(tmp_path / "x.xlsx"))
     assert result.exit_code == 1 and "--out must end in .pdf or .csv" in result.output
     assert not list(tmp_path.iterdir())
+
+
+def test_appropriateness_shares_follow_the_scenarios_rated_in_the_reference_table(sites):
+    # The categories read from the reference file itself, not through the snapshot.
+    reference = Path(registry.__file__).parent / "data" / "appropriateness.yaml"
+    table = yaml.safe_load(reference.read_text())
+    category = {s["id"]: s.get("category") or "" for s in table["scenarios"]}
+    cases = list(submitted_2026())
+    counts = {"usually_appropriate": 0, "may_be_appropriate": 0, "rarely_appropriate": 0, "": 0}
+    for case in cases:
+        counts[category.get(case.data.get("appropriateness_scenario") or "", "")] += 1
+    assert counts["usually_appropriate"] > 0 and counts[""] > 0  # both kinds are in the test
+    report = national.national_report(snapshot.load(), national.parse_period("2026"))
+    rows = read_csv(national.to_csv(report))
+    for code, count in counts.items():
+        got = figure(rows, "appropriateness", code or national.NOT_RATED, "share")
+        low, high = proportion_confint(count, len(cases), alpha=0.05, method="wilson")
+        assert got["suppressed"] == "false" and got["cases"] == str(len(cases))
+        assert float(got["value"]) == pytest.approx(count / len(cases), abs=1e-4)
+        assert float(got["low"] or 0) == pytest.approx(max(0.0, low), abs=1e-4)
+        assert float(got["high"] or 0) == pytest.approx(high, abs=1e-4)
