@@ -432,7 +432,7 @@ def bench_build(build_cases: int, snapshot_file: Path, generated_rows: int) -> N
     rows = []
 
     def rows_only():
-        rows[:] = [snapshot.case_row(c, c.site, dictionary, scenarios) for c in cases]
+        rows[:] = [snapshot.case_row(c, dictionary, scenarios) for c in cases]
 
     read = measure(read_only)
     row = measure(rows_only)
