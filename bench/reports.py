@@ -27,6 +27,7 @@ marks it as disturbed).
 """
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -365,34 +366,51 @@ def commit() -> str:
 # --- (a) the snapshot build from a database ----------------------------------------
 
 
-def bench_build(build_cases: int, snapshot_file: Path, generated_rows: int) -> None:
-    from django.core.management import call_command
+REGIONS = ("Ohio", "Texas", "California", "New York", "Florida", "Ontario", "Bavaria", "Victoria")
+FACILITIES = ("academic", "community", "childrens", "private_practice", "government")
+BASE_CASES = 100_000  # generated one by one; more are copies of these at other sites
+
+
+def fill_cases(build_cases: int, site_count: int) -> None:
+    """``build_cases`` submitted cases spread evenly over ``site_count`` sites.
+
+    Up to BASE_CASES are made one by one from ``registry3d.dictionary.examples``
+    (a third with the physician's answers); beyond that, rounds of copies of
+    them are added in SQL, each round at other sites, with new codes and
+    case IDs (the build's work a case is the same for a copy).
+    """
     from django.db import connection
     from django.utils import timezone
 
     from registry3d.cases.models import Case
     from registry3d.dictionary import registry
     from registry3d.dictionary.examples import synthetic_case
-    from registry3d.reports import snapshot
-    from registry3d.sites import services as sites
+    from registry3d.sites.models import Site
 
-    call_command("migrate", verbosity=0)
     dictionary = registry.current().dictionary
+    today = timezone.localdate()
+    Site.objects.bulk_create(
+        Site(
+            code=f"B{n:05d}",
+            name=f"Build site {n}",
+            region=REGIONS[n % len(REGIONS)],
+            facility_type=FACILITIES[n % len(FACILITIES)],
+            joined_on=today,
+        )
+        for n in range(site_count)
+    )
+    site_ids = list(Site.objects.order_by("pk").values_list("pk", flat=True))
     labels = {t: f"P-{t[:10]}" for t, _ in TECHNOLOGIES}
-    site_list = []
-    for n in range(10):
-        site = sites.add_site(f"BUILD{n}", f"Build {n}", region="Ohio", facility_type="academic")
-        site_list.append(site)
     rng = random.Random(1)
-    started = time.perf_counter()
     now = timezone.now()
+    base = min(build_cases, BASE_CASES)
     objects = []
-    for n in range(build_cases):
+    for n in range(base):
         data = synthetic_case(dictionary, rng, printer_labels=labels, with_questionnaire=n % 3 == 0)
         objects.append(
             Case(
-                site=site_list[n % len(site_list)],
-                case_uid=f"B{n:07d}",
+                site_id=site_ids[n % len(site_ids)],
+                case_uid=f"B{n:08d}",
                 status="submitted",
                 dictionary_version=dictionary.version,
                 data=data,
@@ -403,32 +421,74 @@ def bench_build(build_cases: int, snapshot_file: Path, generated_rows: int) -> N
                 submitted_at=now,
             )
         )
-        if len(objects) == 20_000 or n == build_cases - 1:
+        if len(objects) == 20_000 or n == base - 1:
             Case.objects.bulk_create(objects, batch_size=2000)
             objects = []
+    if build_cases <= base:
+        return
+    assert connection.vendor == "sqlite", "copies are made with SQLite's SQL"
+    table = Case._meta.db_table
+    copied = [
+        f.column
+        for f in Case._meta.concrete_fields
+        if f.column not in ("id", "code", "site_id", "case_uid")
+    ]
+    columns = ", ".join(copied)
+    first_id = Case.objects.order_by("pk").values_list("pk", flat=True).first()
+    rounds = -(-build_cases // base)
+    with connection.cursor() as cursor:
+        for k in range(1, rounds):
+            wanted = min(base, build_cases - k * base)
+            # Site ids run without gaps: move each copy k sites further on.
+            cursor.execute(
+                f"INSERT INTO {table} (code, site_id, case_uid, {columns}) "
+                f"SELECT lower(hex(randomblob(16))), "
+                f"%s + ((site_id - %s + %s) %% %s), 'C{k:03d}-' || case_uid, {columns} "
+                f"FROM {table} WHERE id < %s",
+                [site_ids[0], site_ids[0], k, len(site_ids), first_id + wanted],
+            )
+    assert site_ids[-1] - site_ids[0] == len(site_ids) - 1
+
+
+def bench_build(build_cases: int, snapshot_file: Path, generated_rows: int, sites: int) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from registry3d.cases.models import Case
+    from registry3d.dictionary import registry
+    from registry3d.reports import snapshot
+
+    call_command("migrate", verbosity=0)
+    dictionary = registry.current().dictionary
+    started = time.perf_counter()
+    now = timezone.now()
+    fill_cases(build_cases, sites)
     print(
-        f"\n(a) snapshot build: {build_cases:,} cases written to {connection.vendor} "
-        f"in {time.perf_counter() - started:.1f} s (bulk_create, not measured)"
+        f"\n(a) snapshot build: {build_cases:,} cases over {sites:,} sites written to "
+        f"{connection.vendor} in {time.perf_counter() - started:.1f} s (not measured)"
     )
     path = Path(tempfile.mkdtemp(prefix="registry3d-bench-snap-")) / "cases.parquet"
-    full = measure(lambda: snapshot.build(path, full=True))
+    full = measure(lambda: snapshot.build(path, full=True), 1 if build_cases > 100_000 else 3)
     rate = build_cases / full.best
-    print(f"  snapshot.build(full=True): {full.text()} = {rate:,.0f} rows/s")
+    built_sites = pl.read_parquet(path, columns=["site_id"])["site_id"].n_unique()
     print(
-        f"  extrapolated at this rate: 1M cases {1e6 / rate:,.0f} s, "
-        f"10M cases {1e7 / rate / 60:,.0f} min (one process, all rows kept in memory)"
+        f"  snapshot.build(full=True): {full.text()} = {rate:,.0f} rows/s "
+        f"({built_sites:,} sites in the snapshot)"
     )
+    print(f"  peak memory so far: {peak_mb():,.0f} MB")
 
     # Where the time goes: the query alone, then each row, then the frame and
     # the file, over the first 20,000 cases at most (all of them in memory).
     scenarios = snapshot._scenario_categories(dictionary)
     sample = min(build_cases, 20_000)
-    query = Case.objects.select_related("site").order_by("pk")[:sample]
+    fields = snapshot.CaseFields._fields
+    query = Case.objects.order_by("pk").values_list(*fields)[:sample]
 
     def read_only():
         return sum(1 for _ in query.iterator(chunk_size=5000))
 
-    cases = list(query)
+    cases = [snapshot.CaseFields(*values) for values in query]
     rows = []
 
     def rows_only():
@@ -443,7 +503,7 @@ def bench_build(build_cases: int, snapshot_file: Path, generated_rows: int) -> N
     write = measure(lambda: costs.result.sort("case_id").write_parquet(out))
     per = 1e6 / sample
     print(
-        "  where: reading the cases (query, JSON decoding, model instances) "
+        "  where: reading the cases (query, JSON decoding) "
         f"{read.best * per:.0f} µs a case; case_row {row.best * per:.0f} µs; "
         f"DataFrame {frame.best * per:.1f} µs; costs at the sites' rates "
         f"{costs.best * per:.1f} µs; sort + write {write.best * per:.1f} µs "
@@ -454,11 +514,16 @@ def bench_build(build_cases: int, snapshot_file: Path, generated_rows: int) -> N
     # Incremental refresh: the generated snapshot in place of the small one.
     plan = " / ".join(Case.objects.filter(updated_at__gte=now).explain().splitlines())
     print(f"  the changed-cases query's plan ({connection.vendor}): {plan}")
-    ids = list(Case.objects.order_by("pk").values_list("pk", flat=True))
+    # Cases the generated snapshot holds too (its case ids run from 1), so
+    # that each refresh replaces rows rather than adding them.
+    ids = list(Case.objects.order_by("pk").values_list("pk", flat=True)[:generated_rows])
     changes = []
+    state = path.with_suffix(".json")
+    built = json.loads(state.read_text())
     for attempt in range(3):
-        snapshot.build(path, full=True)
-        shutil.copyfile(snapshot_file, path)  # same state file: built from just now
+        # The generated snapshot, as if built just now from this database.
+        shutil.copyfile(snapshot_file, path)
+        state.write_text(json.dumps({**built, "built_from": timezone.now().isoformat()}))
         chosen = random.Random(attempt).sample(ids, 1000)
         batch = list(Case.objects.filter(pk__in=chosen))
         for case in batch:
@@ -705,7 +770,7 @@ def main() -> None:
     print(f"snapshot: {path.name}, {path.stat().st_size / 2**20:,.0f} MiB on disk")
 
     if not args.skip_build:
-        bench_build(args.build_cases, path, args.cases)
+        bench_build(args.build_cases, path, args.cases, args.sites)
         print(f"  peak memory so far: {peak_mb():,.0f} MB")
 
     load = measure(lambda: pl.read_parquet(path), repeat=1)
