@@ -26,7 +26,7 @@ PERIOD_HELP = "expected 2026Q3, 2025Q4-2026Q3 or 2026"
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 20260
 CSV_COLUMNS = ("table", "group", "measure", "value", "low", "high", "cases", "sites", "suppressed")
-# The value metrics of the tables by indication, region and technology.
+# The value metrics of the tables by indication, region, model type and technology.
 VALUE_METRICS = ("answered", "plan_changed", "time_saved_min", "usefulness")
 APPROPRIATENESS = (
     ("usually_appropriate", "Usually appropriate"),
@@ -307,9 +307,12 @@ def value_table(
     frame: pl.DataFrame, key: str, title: str, column: str | None, labels: dict[str, str]
 ) -> Table:
     """Cases and the value metrics per group of ``column`` (all cases when None)."""
-    group_label = {"organ_system": "Indication", "site_region": "Region"}.get(
-        column or "", "Technology" if column else "Group"
-    )
+    group_label = {
+        "organ_system": "Indication",
+        "site_region": "Region",
+        "object_type": "Model type",
+        "technology": "Technology",
+    }.get(column or "", "Group")
     table = Table(
         key,
         title,
@@ -371,6 +374,7 @@ def national_report(
         value_table(frame, "overall", "All cases", None, {}),
         value_table(frame, "indication", "By indication", "organ_system", _labels("organ_system")),
         value_table(frame, "region", "By region", "site_region", {}),
+        value_table(frame, "model_type", "By model type", "object_type", _labels("object_type")),
         value_table(frame, "technology", "By technology", "technology", technologies),
         appropriateness_table(frame),
     ]

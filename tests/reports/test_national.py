@@ -269,3 +269,21 @@ def test_appropriateness_shares_follow_the_scenarios_rated_in_the_reference_tabl
         assert float(got["value"]) == pytest.approx(count / len(cases), abs=1e-4)
         assert float(got["low"] or 0) == pytest.approx(max(0.0, low), abs=1e-4)
         assert float(got["high"] or 0) == pytest.approx(high, abs=1e-4)
+
+
+def test_the_model_type_table_counts_every_case_once(sites):
+    report = national.national_report(snapshot.load(), national.parse_period("2026"))
+    rows = read_csv(national.to_csv(report))
+    expected: dict[str, int] = {}
+    for case in submitted_2026():
+        expected[case.object_type] = expected.get(case.object_type, 0) + 1
+    got = {r["group"]: r for r in rows if r["table"] == "model_type" and r["measure"] == "cases"}
+    assert set(got) == set(expected)
+    for code, count in expected.items():
+        shown = got[code]
+        if count >= MIN_CASES:
+            assert (shown["value"], shown["suppressed"]) == (str(count), "false")
+        else:
+            assert (shown["value"], shown["suppressed"]) == ("", "true")
+    assert sum(expected.values()) == submitted_2026().count()
+    assert any(got[c]["suppressed"] == "false" for c in got)
