@@ -27,6 +27,7 @@ marks it as disturbed).
 """
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -752,6 +753,7 @@ def main() -> None:
     parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     var = tempfile.mkdtemp(prefix="registry3d-bench-")
+    atexit.register(shutil.rmtree, var, True)  # its database: 3 GB a million cases
     os.environ["REGISTRY3D_VAR_DIR"] = var
     os.environ.pop("DATABASE_URL", None)  # SQLite in the temporary folder
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry3d.settings")
