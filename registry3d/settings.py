@@ -77,19 +77,24 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "django_htmx",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
+    "registry3d.lib.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "registry3d.api.middleware.ApiLimitsMiddleware",
     "registry3d.lib.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "registry3d.lib.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "registry3d.accounts.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "registry3d.sites.middleware.CurrentSiteMiddleware",
@@ -189,6 +194,9 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 
 OTP_TOTP_ISSUER = env_str("REGISTRY3D_NAME", "registry3d")
 
+# A session ends after this long without a request, and at the latest this
+# many hours after its log-in (accounts.middleware.SessionTimeoutMiddleware).
+REGISTRY3D_SESSION_IDLE_MINUTES = env_int("REGISTRY3D_SESSION_IDLE_MINUTES", 30, minimum=1)
 SESSION_COOKIE_AGE = env_int("REGISTRY3D_SESSION_HOURS", 12, minimum=1) * 3600
 PASSWORD_RESET_TIMEOUT = env_int("REGISTRY3D_PASSWORD_LINK_HOURS", 72, minimum=1) * 3600
 
@@ -243,9 +251,27 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Scripts and styles come only from the registry's own static files: no
+# inline script, no eval, no other origin; no page may be framed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# Pages carry the CSRF token themselves (forms, htmx headers); no script reads the cookie.
+CSRF_COOKIE_HTTPONLY = True
 if env_bool("REGISTRY3D_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if PRODUCTION:
@@ -261,14 +287,20 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Questionnaire links are credentials: no log line shows one.
-    "filters": {"secrets": {"()": "registry3d.lib.redact.HideSecrets"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"}
+    },
+    # Questionnaire links are credentials: no log line shows one. Each line
+    # carries its request's correlation id (shown on the error page too).
+    "filters": {
+        "secrets": {"()": "registry3d.lib.redact.HideSecrets"},
+        "request_id": {"()": "registry3d.lib.request_id.RequestIdFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["secrets"],
+            "filters": ["request_id", "secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},

@@ -34,3 +34,5 @@ urlpatterns = [
     path("redcap/", include("registry3d.redcap.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "registry3d.lib.errors.server_error"

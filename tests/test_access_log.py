@@ -55,8 +55,8 @@ def test_the_registrys_own_log_lines_hide_a_token_too(db, client):
     from registry3d.lib.redact import HideSecrets
 
     console = settings.LOGGING["handlers"]["console"]
-    assert [settings.LOGGING["filters"][f]["()"] for f in console["filters"]] == [
-        "registry3d.lib.redact.HideSecrets"
+    assert "registry3d.lib.redact.HideSecrets" in [
+        settings.LOGGING["filters"][f]["()"] for f in console["filters"]
     ]
 
     class Collect(logging.Handler):

@@ -22,6 +22,7 @@ ACTION_WORDS = {
     "auth.login": "logged in",
     "auth.login_failed": "failed to log in",
     "auth.logout": "logged out",
+    "auth.session_expired": "was logged out by the session time limit",
     "auth.password_changed": "changed their password",
     "auth.password_reset": "reset their password",
     "auth.two_factor_enabled": "turned on two-factor log-in",

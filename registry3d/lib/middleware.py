@@ -48,3 +48,22 @@ class RejectNulMiddleware:
                 return False
             return b"\x00" in body or b"\\u0000" in body or b"%00" in body
         return False
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` on every answer the registry builds.
+
+    Pages and API answers carry case data, and a hospital's shared
+    workstation or a proxy must keep no copy of them. Static files (served
+    before this runs) stay cacheable; an answer that set its own
+    ``Cache-Control`` keeps it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Cache-Control" not in response:
+            response["Cache-Control"] = "no-store"
+        return response

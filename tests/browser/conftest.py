@@ -60,19 +60,29 @@ def new_page(browser, live_server):
 
     ``new_page(viewport={"width": 390, "height": 844})`` passes its keyword
     arguments on to ``browser.new_context``. Contexts close after the test.
+    Every browser test also checks the Content Security Policy: anything the
+    browser refused under it (an inline script or style, another origin)
+    fails the test.
     """
     contexts = []
+    refused = []
+
+    def note(message):
+        if "Content Security Policy" in message.text:
+            refused.append(message.text)
 
     def open_page(**context_args):
         context = browser.new_context(base_url=live_server.url, **context_args)
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
+        context.on("console", note)
         contexts.append(context)
         return context.new_page()
 
     yield open_page
     for context in contexts:
         context.close()
+    assert refused == [], "the Content Security Policy refused: " + "; ".join(refused)
 
 
 @pytest.fixture
