@@ -184,7 +184,7 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "registry3d.accounts.views.axes_lockout"
 AXES_VERBOSE = False
 REGISTRY3D_PROXY_COUNT = env_int("REGISTRY3D_PROXY_COUNT", 0)
 AXES_IPWARE_PROXY_COUNT = REGISTRY3D_PROXY_COUNT or None
@@ -193,6 +193,11 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 )
 
 OTP_TOTP_ISSUER = env_str("REGISTRY3D_NAME", "registry3d")
+
+# Log-in attempts from one address, across accounts, per minute (then 429).
+REGISTRY3D_LOGIN_ATTEMPTS_PER_MINUTE = env_int(
+    "REGISTRY3D_LOGIN_ATTEMPTS_PER_MINUTE", 30, minimum=1
+)
 
 # A session ends after this long without a request, and at the latest this
 # many hours after its log-in (accounts.middleware.SessionTimeoutMiddleware).

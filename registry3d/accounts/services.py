@@ -1,17 +1,23 @@
 """Log-in events, invitations and two-factor devices."""
 
+import math
+
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from registry3d.accounts.tasks import send_email
 from registry3d.audit.services import record
+from registry3d.lib.net import client_ip
+from registry3d.lib.ratelimit import limiter
 
 
 def absolute_url(path: str, request: HttpRequest | None = None) -> str:
@@ -59,6 +65,32 @@ def send_invitation(user, site, role, *, invited_by, new_account: bool, request=
         target=user,
         changes={"email": user.email, "new_account": new_account},
     )
+
+
+def login_wait_seconds(request: HttpRequest) -> int:
+    """Seconds this address must wait before its next log-in attempt (0: go on).
+
+    Counted per address, across accounts, so one machine cannot try a
+    password on every account; the per-account lock-out (django-axes) stops
+    guessing at one account from many addresses.
+    """
+    rate = settings.REGISTRY3D_LOGIN_ATTEMPTS_PER_MINUTE / 60
+    wait = limiter.take(f"login:{client_ip(request) or 'unknown'}", rate, rate * 60)
+    return max(1, math.ceil(wait)) if wait else 0
+
+
+def lockout_seconds(email: str) -> int:
+    """Seconds until a locked-out account may try again."""
+    latest = (
+        AccessAttempt.objects.filter(username=email)
+        .order_by("-attempt_time")
+        .values_list("attempt_time", flat=True)
+        .first()
+    )
+    cooloff = settings.AXES_COOLOFF_TIME.total_seconds()
+    if latest is None:
+        return int(cooloff)
+    return max(1, math.ceil((latest - timezone.now()).total_seconds() + cooloff))
 
 
 def record_login(user, request: HttpRequest) -> None:

@@ -40,12 +40,16 @@ def login_view(request):
         return redirect(_next_url(request))
     form = LoginForm(request.POST or None)
     status = 200
+    if request.method == "POST":
+        wait = services.login_wait_seconds(request)
+        if wait:
+            return _too_many(request, wait, per_account=False)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["username"].lower()
         user = authenticate(request, username=email, password=form.cleaned_data["password"])
         if getattr(request, "axes_locked_out", False):
             services.record_login_failed(email, request, "locked_out")
-            return render(request, "accounts/locked_out.html", status=429)
+            return _too_many(request, services.lockout_seconds(email), per_account=True)
         if user is None:
             services.record_login_failed(email, request, "bad_credentials")
             form.add_error(None, GENERIC_LOGIN_ERROR)
@@ -73,6 +77,18 @@ def login_view(request):
         {"form": form, "next": request.GET.get("next", "")},
         status=status,
     )
+
+
+def _too_many(request, wait: int, *, per_account: bool):
+    """429 with ``Retry-After``: a pause, never a permanent ban."""
+    response = render(
+        request,
+        "accounts/locked_out.html",
+        {"minutes": -(-wait // 60), "per_account": per_account},
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def login_code(request):
@@ -184,3 +200,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         services.record_password_change(form.user, self.request, "auth.password_reset")
         return response
+
+
+def axes_lockout(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked-out account (AXES_LOCKOUT_CALLABLE)."""
+    email = str((credentials or {}).get("username") or request.POST.get("username", "")).lower()
+    return _too_many(request, services.lockout_seconds(email), per_account=True)

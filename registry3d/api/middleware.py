@@ -3,11 +3,11 @@
 import hashlib
 import json
 import math
-import threading
-import time
 
 from django.conf import settings
 from django.http import HttpResponse
+
+from registry3d.lib.ratelimit import limiter
 
 PROBLEM_TYPE = "application/problem+json"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -43,37 +43,6 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
-class TokenBucket:
-    """Per-token write limits: ``rate`` writes a second, bursts up to ``burst``.
-
-    Kept in the process's memory: with several server processes each allows
-    the rate, which bounds a runaway client without a shared store.
-    """
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str, rate: float, burst: float) -> float:
-        """Take one token; return 0, or the seconds to wait before retrying."""
-        now = time.monotonic()
-        with self.lock:
-            tokens, stamp = self.buckets.get(key, (burst, now))
-            tokens = min(burst, tokens + (now - stamp) * rate)
-            if tokens >= 1:
-                self.buckets[key] = (tokens - 1, now)
-                return 0.0
-            self.buckets[key] = (tokens, now)
-            return (1 - tokens) / rate
-
-    def clear(self) -> None:
-        with self.lock:
-            self.buckets.clear()
-
-
-buckets = TokenBucket()
-
-
 class ApiLimitsMiddleware:
     """413 for bodies over the limit, 400 for JSON nested too deeply, 429 for floods."""
 
@@ -106,7 +75,7 @@ class ApiLimitsMiddleware:
         rate = settings.REGISTRY3D_API_WRITES_PER_SECOND
         if auth and rate:
             key = hashlib.sha256(auth.encode("utf-8", "replace")).hexdigest()
-            wait = buckets.take(key, rate, settings.REGISTRY3D_API_WRITE_BURST)
+            wait = limiter.take(key, rate, settings.REGISTRY3D_API_WRITE_BURST)
             if wait:
                 return _problem(
                     429,

@@ -10,12 +10,13 @@ from django.conf import settings
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from registry3d.api.middleware import buckets, json_depth
+from registry3d.api.middleware import json_depth
 from registry3d.cases.errors import CaseExists, NotAllowed
 from registry3d.dictionary import registry
 from registry3d.fhir import questionnaire, services
 from registry3d.fhir.common import fhir_response, issue, outcome, outcome_response
 from registry3d.fhir.errors import CaseNotFound, InvalidResource
+from registry3d.lib.ratelimit import limiter
 from registry3d.sites.services import authenticate_token, token_can_write
 
 _built: dict = {}
@@ -143,7 +144,7 @@ def _limits(request):
     if rate:
         # The same bucket as the token's API writes (see ApiLimitsMiddleware).
         key = hashlib.sha256(request.META.get("HTTP_AUTHORIZATION", "").encode()).hexdigest()
-        wait = buckets.take(key, rate, settings.REGISTRY3D_API_WRITE_BURST)
+        wait = limiter.take(key, rate, settings.REGISTRY3D_API_WRITE_BURST)
         if wait:
             response = outcome_response(
                 429,

@@ -27,10 +27,10 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from registry3d.api.middleware import buckets
 from registry3d.audit.models import AuditEvent
 from registry3d.cases.models import Case
 from registry3d.dictionary import registry
+from registry3d.lib.ratelimit import limiter
 from registry3d.redcap import services
 from registry3d.redcap.errors import ImportRefused
 from registry3d.redcap.project import RECORD_ID, project_of
@@ -437,7 +437,7 @@ def import_records(request, token, params):
     rate = settings.REGISTRY3D_API_WRITES_PER_SECOND
     if rate:
         key = "redcap:" + hashlib.sha256(token.token_hash.encode()).hexdigest()
-        wait = buckets.take(key, rate, settings.REGISTRY3D_API_WRITE_BURST)
+        wait = limiter.take(key, rate, settings.REGISTRY3D_API_WRITE_BURST)
         if wait:
             seconds = max(1, math.ceil(wait))
             raise ApiError(

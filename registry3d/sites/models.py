@@ -214,3 +214,18 @@ class Printer(models.Model):
 
         value_set = current().dictionary.value_sets.get("print_technology")
         return value_set.label_of(self.technology) if value_set else self.technology
+
+
+class Throttle(models.Model):
+    """One rate limit's state, shared by every server process (see lib.ratelimit).
+
+    ``ready_at`` is the theoretical arrival time of the generic cell rate
+    algorithm, in seconds since the epoch: a request is let through while
+    it is no later than now plus the burst allowance.
+    """
+
+    key = models.CharField(max_length=80, primary_key=True)
+    ready_at = models.FloatField()
+
+    def __str__(self):
+        return self.key

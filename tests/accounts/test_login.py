@@ -62,9 +62,12 @@ def test_the_tenth_failure_in_a_row_locks_the_account_even_for_the_right_passwor
         assert response.status_code == 400, attempt
     tenth = log_in(client, "bob@a.example.org", "wrong-10")
     assert tenth.status_code == 429
-    assert "Too many failed log-ins" in tenth.content.decode()
+    assert "This account is paused for about 15 minutes" in tenth.content.decode()
+    # A pause with a known end, never a permanent ban.
+    assert 14 * 60 < int(tenth["Retry-After"]) <= 15 * 60
     right = log_in(Client(enforce_csrf_checks=True), "bob@a.example.org", PASSWORD)
     assert right.status_code == 429
+    assert 0 < int(right["Retry-After"]) <= 15 * 60
     assert "_auth_user_id" not in Client().session
     # Other accounts behind the same address are not affected.
     assert log_in(client, "alice@a.example.org", PASSWORD).status_code == 302

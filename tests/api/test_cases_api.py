@@ -5,9 +5,9 @@ import json
 import pytest
 from django.test import override_settings
 
-from registry3d.api.middleware import buckets
 from registry3d.audit.models import AuditEvent
 from registry3d.cases.models import Case, CaseVersion
+from registry3d.lib.ratelimit import limiter
 from registry3d.sites import services
 from tests.cases.conftest import a_case, printers_for
 
@@ -16,7 +16,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def api(http_world, http):
-    buckets.clear()
+    limiter.clear()
     labels = printers_for(http_world.site_a)
     printers_for(http_world.site_b)
     _, write = services.create_token(http_world.site_a, http_world.alice, name="W", scope="write")

@@ -4,9 +4,9 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from registry3d.api.middleware import buckets
 from registry3d.audit.models import AuditEvent
 from registry3d.cases import services as cases
+from registry3d.lib.ratelimit import limiter
 from registry3d.questionnaires.models import QuestionnaireLink, QuestionnaireRequest
 from registry3d.sites import services
 from tests.questionnaires.conftest import GOOD_ANSWERS, link_in, submitted_case
@@ -18,7 +18,7 @@ DOCTOR = {"email": "dr.lee@hospital.example.org", "specialty": "cardiothoracic_s
 
 @pytest.fixture
 def api(http_world, http):
-    buckets.clear()
+    limiter.clear()
     case = submitted_case(http_world, uid="QA-1")
     _, write = services.create_token(http_world.site_a, http_world.alice, name="W", scope="write")
     _, read = services.create_token(http_world.site_a, http_world.bob, name="R", scope="read")

@@ -11,16 +11,16 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from registry3d.api.middleware import buckets
 from registry3d.audit.models import AuditEvent
 from registry3d.audit.services import verify_chain
 from registry3d.cases.models import Case, CaseVersion
+from registry3d.lib.ratelimit import limiter
 from registry3d.sites import services
 from tests.cases.conftest import a_case, printers_for
 
 
 def test_a_case_submission_is_two_statements_on_postgresql(world):
-    buckets.clear()
+    limiter.clear()
     labels = printers_for(world.site_a)
     _, raw = services.create_token(world.site_a, world.alice, name="W", scope="write")
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")

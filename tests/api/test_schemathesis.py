@@ -17,10 +17,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from registry3d.api.middleware import buckets
 from registry3d.cases import services as case_services
 from registry3d.dictionary import registry
 from registry3d.dictionary.examples import synthetic_case
+from registry3d.lib.ratelimit import limiter
 from registry3d.sites import services
 from tests.conftest import make_world
 
@@ -67,7 +67,7 @@ def api_world(transactional_db, live_server):
     _, world.write_token = services.create_token(
         world.site_a, world.alice, name="schemathesis", scope="write"
     )
-    buckets.clear()  # each test starts with a full write allowance
+    limiter.clear()  # each test starts with a full write allowance
     return world
 
 

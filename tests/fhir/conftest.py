@@ -14,10 +14,10 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
-from registry3d.api.middleware import buckets
 from registry3d.cases import services as cases
 from registry3d.dictionary import registry
 from registry3d.lib.pseudonym import patient_key
+from registry3d.lib.ratelimit import limiter
 from registry3d.sites import services
 from tests.api import conftest as api_fixtures
 from tests.cases.conftest import a_case, printers_for
@@ -72,7 +72,7 @@ def save_full_case(world, labels, uid="A-1"):
 @pytest.fixture
 def fhir_world(http_world, http):
     """Site A's full case, and tokens: Alice writes, Bob reads, Carol writes at Site B."""
-    buckets.clear()
+    limiter.clear()
     labels = printers_for(http_world.site_a)
     printers_for(http_world.site_b)
     case = save_full_case(http_world, labels)

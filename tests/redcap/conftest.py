@@ -7,9 +7,9 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 
-from registry3d.api.middleware import buckets
 from registry3d.dictionary import registry
 from registry3d.dictionary.examples import synthetic_case
+from registry3d.lib.ratelimit import limiter
 from registry3d.sites import services
 
 API = "/redcap/api/"
@@ -69,7 +69,7 @@ def redcap_world(world):
     _, world.carol_token = services.create_token(
         world.site_b, world.carol, name="REDCap B", scope="write", kind="redcap"
     )
-    buckets.clear()
+    limiter.clear()
     return world
 
 

@@ -13,9 +13,9 @@ import semantic_version
 from redcap import Project, RedcapError
 from redcap import request as pycap_request
 
-from registry3d.api.middleware import buckets
 from registry3d.cases import services as case_services
 from registry3d.cases.models import Case
+from registry3d.lib.ratelimit import limiter
 from registry3d.sites import services
 from tests.conftest import make_world
 from tests.redcap.conftest import add_printers, case_data
@@ -35,7 +35,7 @@ def live(transactional_db, live_server):
     world.project = Project(url, alice)
     world.project_b = Project(url, carol)
     world.url = url
-    buckets.clear()
+    limiter.clear()
     yield world
     # PyCap keeps its connections alive in one module-wide session; each
     # keeps a server thread, and its database session, open. Close them so
