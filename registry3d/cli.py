@@ -269,6 +269,13 @@ def worker(batch, interval):
     """
     from django.core.management import call_command
 
+    from registry3d.intake import services as intake
+
+    # An import whose worker was killed (power cut, OOM killer, kill -9)
+    # shows as interrupted, so its site sees it and can run it again.
+    stopped = intake.mark_interrupted()
+    if stopped:
+        click.echo(f"{stopped} import(s) had stopped before finishing; marked interrupted.")
     args = ["--interval", str(interval), "--no-startup-delay"]
     if batch:
         args.append("--batch")
