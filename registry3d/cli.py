@@ -1098,5 +1098,187 @@ def manage(args):
     execute_from_command_line(["registry3d manage", *args])
 
 
+# --- backup, restore, verify, doctor -------------------------------------------------------
+
+
+def _ops_error(func):
+    """Turn a refusal of registry3d.ops into one line and exit 1."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        from registry3d.ops import OpsError
+
+        try:
+            return func(*args, **kwargs)
+        except OpsError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+
+    return wrapper
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console.width = 120
+    return console
+
+
+@main.command()
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The backup file to write (a tar archive, readable by its owner only).",
+)
+@needs_django
+@_ops_error
+def backup(out):
+    """Write a consistent backup of the running registry to one file.
+
+    PostgreSQL is dumped with pg_dump, SQLite copied with its online backup;
+    the file also holds manifest.json (rows and checksum of every table,
+    migrations, the audit trail's head, all from the same snapshot) and the
+    pseudonym key when it is kept in var/. Log-in sessions are left out.
+    """
+    from registry3d.ops.backup import backup as write_backup
+
+    result = write_backup(out)
+    manifest = result.manifest
+    rows = sum(table["rows"] for table in manifest["tables"].values())
+    key = " and the pseudonym key" if manifest["pseudonym_key"]["included"] else ""
+    click.echo(
+        f"Wrote {result.path} ({manifest['engine']}, {len(manifest['tables'])} tables, "
+        f"{rows} rows, {manifest['audit']['events']} audit events{key}; "
+        f"{result.size / 1024 / 1024:.1f} MB)"
+    )
+    if not manifest["pseudonym_key"]["included"]:
+        click.echo(f"Note: {manifest['pseudonym_key']['note']}.", err=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@needs_django(check_database=False)
+@_ops_error
+def restore(file):
+    """Restore backup FILE into the configured, empty database, then verify it.
+
+    Refuses a database that already holds registry data. Stop the server
+    while restoring. Exits 1 if the restored data do not match the backup.
+    """
+    from registry3d.ops.backup import restore as restore_backup
+
+    result = restore_backup(file)
+    manifest = result.manifest
+    click.echo(
+        f"Restored {Path(file).name} ({manifest['engine']} backup of "
+        f"{manifest['created_at']}, registry3d {manifest['registry3d_version']})."
+    )
+    for note in result.notes:
+        click.echo(note, err=True)
+    _verify_and_report(manifest)
+    try:
+        require_migrated()
+    except click.ClickException:
+        click.echo("This registry3d has newer migrations: run 'registry3d init' next.", err=True)
+
+
+@main.command()
+@click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A backup file, or its manifest.json, to compare the database with.",
+)
+@needs_django(check_database=False)
+@_ops_error
+def verify(manifest_path):
+    """Check the database: the audit hash chain, and counts and checksums against a backup.
+
+    Without --manifest, prints the rows of each table. Exits 1 on any
+    mismatch or a broken audit chain.
+    """
+    from registry3d.ops.backup import read_manifest
+
+    manifest = read_manifest(manifest_path) if manifest_path else None
+    require_migrated()
+    _verify_and_report(manifest)
+
+
+def _verify_and_report(manifest) -> None:
+    from rich.table import Table
+
+    from registry3d.ops.verify import verify as run_verify
+
+    result = run_verify(manifest)
+    console = _console()
+    tables = result.state["tables"]
+    if manifest is None:
+        table = Table(title="Rows per table")
+        table.add_column("Table", no_wrap=True)
+        table.add_column("Rows", justify="right")
+        for name, numbers in tables.items():
+            table.add_row(name, str(numbers["rows"]))
+        console.print(table)
+    if result.mismatches:
+        table = Table(title="Mismatches")
+        table.add_column("What", no_wrap=True)
+        table.add_column("Expected")
+        table.add_column("Found")
+        for mismatch in result.mismatches:
+            table.add_row(mismatch.what, mismatch.expected, mismatch.found)
+        console.print(table)
+    chain = (
+        f"audit trail intact ({result.chain_checked} events)"
+        if result.chain_ok
+        else f"audit trail BROKEN: {result.chain_reason}"
+    )
+    if manifest is None:
+        click.echo(f"{len(tables)} tables counted; {chain}.")
+    elif result.ok:
+        click.echo(
+            f"All {len(tables)} tables match the backup of {manifest['created_at']}; {chain}."
+        )
+    if not result.ok:
+        count = len(result.mismatches)
+        click.echo(
+            f"Verification FAILED: {count} mismatch{'es' if count != 1 else ''} "
+            f"({', '.join(m.what for m in result.mismatches[:5])}).",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@main.command()
+@needs_django(check_database=False)
+def doctor():
+    """Check this deployment and say what to fix, one line per check.
+
+    Settings, 'check --deploy', the database, the background worker, mail,
+    disk space and recent backups. Exits 1 if any check FAILs.
+    """
+    from registry3d.ops.doctor import FAIL, run
+
+    colours = {"OK": "green", "WARN": "yellow", "FAIL": "red"}
+    results = run()
+    width = max(len(check.name) for check in results)
+    for check in results:
+        status = click.style(f"{check.status:<4}", fg=colours[check.status], bold=True)
+        line = f"{status}  {check.name:<{width}}  {check.message}"
+        if check.fix and check.status != "OK":
+            line += f" -> fix: {check.fix}"
+        click.echo(line)
+    failed = sum(check.status == FAIL for check in results)
+    warned = sum(check.status == "WARN" for check in results)
+    click.echo(f"{failed} failed, {warned} warnings, {len(results) - failed - warned} ok.")
+    if failed:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -23,6 +23,7 @@ ACTION_WORDS = {
     "auth.login_failed": "failed to log in",
     "auth.logout": "logged out",
     "auth.session_expired": "was logged out by the session time limit",
+    "registry.backup": "backed up the registry",
     "auth.password_changed": "changed their password",
     "auth.password_reset": "reset their password",
     "auth.two_factor_enabled": "turned on two-factor log-in",
