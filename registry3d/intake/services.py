@@ -22,6 +22,7 @@ import io
 import multiprocessing
 import os
 import pickle
+import secrets
 import socket
 import sys
 import threading
@@ -150,8 +151,10 @@ def store_upload(site_code: str, name: str, chunks) -> tuple[Path, str]:
     folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     safe = "".join(c for c in Path(name).name if c.isalnum() or c in "._-")[-100:] or "upload"
-    path = folder / f"{timezone.now():%Y%m%d%H%M%S%f}-{safe}"
-    with path.open("wb") as out:
+    # The random part keeps two uploads of one name at the same moment (two
+    # API clients, two browser tabs) apart; "x" refuses to overwrite a file.
+    path = folder / f"{timezone.now():%Y%m%d%H%M%S%f}-{secrets.token_hex(4)}-{safe}"
+    with path.open("xb") as out:
         for chunk in chunks:
             digest.update(chunk)
             out.write(chunk)
