@@ -5,11 +5,13 @@ answer. Every error is ``application/problem+json`` (RFC 9457) with an
 ``errors`` list naming the field.
 """
 
+import json
 from datetime import datetime
 
 from ninja import NinjaAPI, Router, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from pydantic import Field, field_validator
 
 from registry3d import __version__
@@ -76,7 +78,30 @@ class RegistryAPI(NinjaAPI):
         return schema
 
 
+class NotAnObject(ValueError):
+    """Raised for a JSON body that is valid JSON but not an object."""
+
+
+class ObjectParser(Parser):
+    """JSON bodies must be objects.
+
+    django-ninja reads a body that is an array, a string or null as if no
+    fields had been sent, so ``PUT /cases/{uid}`` with ``null`` replaced the
+    case with an empty draft; such a body is refused instead (422).
+    """
+
+    def parse_body(self, request):
+        value = super().parse_body(request)
+        if not isinstance(value, dict):
+            kind = {list: "an array", str: "a string", bool: "true or false"}.get(
+                type(value), "null" if value is None else "a number"
+            )
+            raise NotAnObject(f"The body must be a JSON object, not {kind}")
+        return value
+
+
 api = RegistryAPI(
+    parser=ObjectParser(),
     title="registry3d API",
     version="1",
     description=(
@@ -128,6 +153,28 @@ def on_validation_error(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc):
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, NotAnObject):  # JSON, of the wrong type
+        return problem(
+            request,
+            422,
+            "Unprocessable Content",
+            str(cause),
+            [{"field": "body", "code": "wrong_type", "message": str(cause)}],
+        )
+    if exc.status_code == 400 and isinstance(cause, ValueError):  # the body did not parse
+        message = (
+            f"The body is not valid JSON: {cause}"
+            if isinstance(cause, json.JSONDecodeError)
+            else "The body is not UTF-8 JSON"
+        )
+        return problem(
+            request,
+            400,
+            "Bad Request",
+            message,
+            [{"field": "body", "code": "bad_format", "message": message}],
+        )
     return problem(request, exc.status_code, "Error", str(exc))
 
 

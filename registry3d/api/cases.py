@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from registry3d.api.common import Problem, problem, require_write
 from registry3d.cases import services
@@ -26,8 +26,19 @@ router = Router(tags=["cases"])
 CASE_UID = r"^[A-Za-z0-9_-]{1,64}$"
 
 
+# Unknown fields are refused, not ignored: a body of other fields (a typo'd
+# "dta", another resource) would otherwise replace a case with an empty draft.
+STRICT = ConfigDict(extra="forbid")
+
+
 class CaseIn(Schema):
-    case_uid: str = Field(description="The site's own case identifier (letters, digits, - _)")
+    model_config = STRICT
+
+    case_uid: str = Field(
+        description="The site's own case identifier (letters, digits, - _)",
+        # Documented, not enforced here: the write path checks it and names the problem.
+        json_schema_extra={"pattern": CASE_UID, "maxLength": 64, "examples": ["CASE-2026-001"]},
+    )
     patient_key: str | None = Field(
         None, description="Pseudonymous patient key from 'registry3d pseudonymize'; never an MRN"
     )
@@ -39,12 +50,16 @@ class CaseIn(Schema):
 
 
 class CaseReplace(Schema):
+    model_config = STRICT
+
     patient_key: str | None = None
     status: Literal["draft", "submitted"] = "draft"
     data: dict[str, Any] = Field(default_factory=dict)
 
 
 class CasePatch(Schema):
+    model_config = STRICT
+
     patient_key: str | None = None
     status: Literal["draft", "submitted"] | None = None
     data: dict[str, Any] = Field(
@@ -177,6 +192,28 @@ NOT_FOUND = "No case with this ID at the token's site"
 REFUSALS = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 412: Problem, 422: Problem}
 
 
+def _case_links(*statuses: int) -> dict:
+    """OpenAPI links from an answer carrying a case to what can be done with it next.
+
+    Clients (and schemathesis' stateful tests) follow them with the answer's
+    ``case_uid``.
+    """
+    uid = {"case_uid": "$response.body#/case_uid"}
+    links = {
+        name: {"operationId": f"registry3d_api_{operation}", "parameters": uid, "description": why}
+        for name, operation, why in (
+            ("GetCase", "cases_get_case", "Read the case"),
+            ("ReplaceCase", "cases_put_case", "Replace the case"),
+            ("PatchCase", "cases_patch_case", "Change some elements of the case"),
+            ("WithdrawCase", "cases_withdraw", "Withdraw the case"),
+            ("GetCaseBundle", "fhir_case_bundle", "Read the case as a FHIR Bundle"),
+            ("GetQuestionnaire", "questionnaires_get_questionnaire", "Its questionnaire"),
+        )
+    }
+    # Integer keys, as django-ninja's own: openapi_extra is merged into them.
+    return {"responses": {status: {"links": links} for status in statuses}}
+
+
 @router.get("/dictionary", response={200: dict, 401: Problem})
 def dictionary(request):
     """The current data dictionary: version, sections and the JSON Schema of case data."""
@@ -201,6 +238,7 @@ def dictionary(request):
 @router.post(
     "/cases",
     response={201: CaseOut, 401: Problem, 403: Problem, 409: Problem, 422: Problem},
+    openapi_extra=_case_links(201),
 )
 def create_case(request, payload: CaseIn):
     """Record a new case (draft or submitted); its case_uid must be new at the site."""
@@ -332,6 +370,7 @@ def get_case(request, case_uid: str, response: HttpResponse):
         412: Problem,
         422: Problem,
     },
+    openapi_extra=_case_links(200, 201),
 )
 def put_case(request, case_uid: str, payload: CaseReplace, response: HttpResponse):
     """Create or replace a case. Sending the same body again changes nothing.
@@ -361,6 +400,7 @@ def put_case(request, case_uid: str, payload: CaseReplace, response: HttpRespons
 @router.patch(
     "/cases/{case_uid}",
     response={200: CaseOut, **REFUSALS},
+    openapi_extra=_case_links(200),
 )
 def patch_case(request, case_uid: str, payload: CasePatch, response: HttpResponse):
     """Change some elements of a case (null removes one); same rules as PUT."""

@@ -50,15 +50,26 @@ def problem(
     return response
 
 
-class TokenAuth(HttpBearer):
-    """``Authorization: Bearer <token>``: a live token of one site."""
-
-    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        return services.authenticate_token(token)
-
-
 class Forbidden(Exception):
     """Raised when a live token may not do what it asked."""
+
+
+READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class TokenAuth(HttpBearer):
+    """``Authorization: Bearer <token>``: a live token of one site.
+
+    Every API operation that is not a read writes, so a read token's write is
+    refused here (403), before its body is read or validated.
+    """
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        found = services.authenticate_token(token)
+        if found is not None and request.method not in READ_ONLY_METHODS:
+            if not services.token_can_write(found):
+                raise Forbidden("This token may only read; ask the site manager for a write token")
+        return found
 
 
 def require_write(request: HttpRequest) -> ApiToken:

@@ -72,7 +72,23 @@ def import_out(batch: Import, limit: int = 100) -> dict:
     }
 
 
-@router.post("/imports", response={202: ImportOut, 401: Problem, 403: Problem, 422: Problem})
+@router.post(
+    "/imports",
+    response={202: ImportOut, 401: Problem, 403: Problem, 422: Problem},
+    openapi_extra={
+        "responses": {
+            202: {
+                "links": {
+                    "GetImport": {
+                        "operationId": "registry3d_api_imports_get_import",
+                        "parameters": {"import_id": "$response.body#/id"},
+                        "description": "Follow the import job",
+                    }
+                }
+            }
+        }
+    },
+)
 def create_import(
     request,
     file: File[UploadedFile],
@@ -108,7 +124,16 @@ def create_import(
                 }
             ],
         )
-    path, _digest = services.store_upload(token.site.code, name, file.chunks())
+    try:
+        path, _digest = services.store_readable_upload(token.site.code, name, file.chunks())
+    except services.ImportError_ as exc:
+        return problem(
+            request,
+            422,
+            "Unprocessable Content",
+            str(exc),
+            [{"field": "file", "code": "bad_format", "message": str(exc)}],
+        )
     batch = services.create_import(
         token.site, path, actor=token.user, mode=mode, default_status=status, file_name=name
     )

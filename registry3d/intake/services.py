@@ -161,6 +161,32 @@ def store_upload(site_code: str, name: str, chunks) -> tuple[Path, str]:
     return path, digest.hexdigest()
 
 
+def store_readable_upload(site_code: str, name: str, chunks) -> tuple[Path, str]:
+    """Keep an uploaded file, if it can be read as a table of cases at all.
+
+    A file that is not a table (empty, not UTF-8, not a workbook) or has no
+    case_uid column cannot give one case, so it is refused at once with
+    ImportError_ naming what is wrong, and nothing is kept: no file, no
+    import job. Files that are tables are checked row by row by the job.
+    """
+    path, digest = store_upload(site_code, name, chunks)
+    try:
+        table = open_table(path, name)
+        reader = FlatReader(registry.current().dictionary)
+        if "case_uid" not in {reader.column_name(c) for c in table.columns if c}:
+            found = ", ".join(repr(c[:40]) for c in table.columns[:5] if c) or "none"
+            raise ImportError_(
+                f"{name}: the header row has no case_uid column (its columns: {found}); "
+                "name the columns as the import template does"
+            )
+    except (ImportError_, csv.Error, StopIteration) as exc:
+        path.unlink(missing_ok=True)
+        if isinstance(exc, ImportError_):
+            raise
+        raise ImportError_(f"{name}: not a readable CSV file ({exc})") from None
+    return path, digest
+
+
 def create_import(
     site,
     path: Path,

@@ -23,9 +23,16 @@ def import_list(request, code):
     status = 200
     if request.method == "POST":
         status = 400
+        path = None
         if form.is_valid():
             upload = form.cleaned_data["file"]
-            path, _digest = services.store_upload(site.code, upload.name, upload.chunks())
+            try:
+                path, _digest = services.store_readable_upload(
+                    site.code, upload.name, upload.chunks()
+                )
+            except services.ImportError_ as exc:
+                form.add_error("file", str(exc))
+        if path is not None:
             batch = services.create_import(
                 site,
                 path,
