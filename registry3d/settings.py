@@ -194,9 +194,10 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 
 OTP_TOTP_ISSUER = env_str("REGISTRY3D_NAME", "registry3d")
 
-# Log-in attempts from one address, across accounts, per minute (then 429).
-REGISTRY3D_LOGIN_ATTEMPTS_PER_MINUTE = env_int(
-    "REGISTRY3D_LOGIN_ATTEMPTS_PER_MINUTE", 30, minimum=1
+# Failed log-ins from one address, across accounts, per minute (then 429).
+# Only failures count, so a hospital's staff behind one address log in freely.
+REGISTRY3D_LOGIN_FAILURES_PER_MINUTE = env_int(
+    "REGISTRY3D_LOGIN_FAILURES_PER_MINUTE", 30, minimum=1
 )
 
 # A session ends after this long without a request, and at the latest this
@@ -277,7 +278,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 # Pages carry the CSRF token themselves (forms, htmx headers); no script reads the cookie.
 CSRF_COOKIE_HTTPONLY = True
-if env_bool("REGISTRY3D_BEHIND_PROXY", False):
+REGISTRY3D_BEHIND_PROXY = env_bool("REGISTRY3D_BEHIND_PROXY", False)
+if REGISTRY3D_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("REGISTRY3D_SSL_REDIRECT", True)
@@ -351,7 +353,7 @@ REGISTRY3D_API_MAX_JSON_DEPTH = 32
 REGISTRY3D_API_MAX_UPLOAD_BYTES = env_int(
     "REGISTRY3D_API_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1024
 )
-REGISTRY3D_API_WRITES_PER_SECOND = env_float("REGISTRY3D_API_WRITES_PER_SECOND", 50.0)
+REGISTRY3D_API_WRITES_PER_SECOND = env_float("REGISTRY3D_API_WRITES_PER_SECOND", 50.0, minimum=0)
 REGISTRY3D_API_WRITE_BURST = env_float("REGISTRY3D_API_WRITE_BURST", 200.0, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, REGISTRY3D_API_MAX_BODY_BYTES)
 # The data dictionary file; the one shipped with the registry by default.

@@ -67,16 +67,26 @@ def send_invitation(user, site, role, *, invited_by, new_account: bool, request=
     )
 
 
+def _login_limit(request: HttpRequest) -> tuple[str, float, float]:
+    per_minute = settings.REGISTRY3D_LOGIN_FAILURES_PER_MINUTE
+    return f"login:{client_ip(request) or 'unknown'}", per_minute / 60, per_minute
+
+
 def login_wait_seconds(request: HttpRequest) -> int:
     """Seconds this address must wait before its next log-in attempt (0: go on).
 
-    Counted per address, across accounts, so one machine cannot try a
-    password on every account; the per-account lock-out (django-axes) stops
-    guessing at one account from many addresses.
+    Failed log-ins are counted per address, across accounts, so one machine
+    cannot try a password on every account; the per-account lock-out
+    (django-axes) stops guessing at one account from many addresses.
+    Successful log-ins are not counted: a hospital's staff often share one
+    outgoing address.
     """
-    rate = settings.REGISTRY3D_LOGIN_ATTEMPTS_PER_MINUTE / 60
-    wait = limiter.take(f"login:{client_ip(request) or 'unknown'}", rate, rate * 60)
+    wait = limiter.wait(*_login_limit(request))
     return max(1, math.ceil(wait)) if wait else 0
+
+
+def note_login_failure(request: HttpRequest) -> None:
+    limiter.take(*_login_limit(request))
 
 
 def lockout_seconds(email: str) -> int:

@@ -51,6 +51,7 @@ def login_view(request):
             services.record_login_failed(email, request, "locked_out")
             return _too_many(request, services.lockout_seconds(email), per_account=True)
         if user is None:
+            services.note_login_failure(request)
             services.record_login_failed(email, request, "bad_credentials")
             form.add_error(None, GENERIC_LOGIN_ERROR)
             status = 400

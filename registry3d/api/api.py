@@ -19,6 +19,7 @@ from registry3d.api.cases import router as cases_router
 from registry3d.api.common import (
     Forbidden,
     Problem,
+    Throttled,
     TokenAuth,
     problem,
     require_write,
@@ -132,6 +133,13 @@ def on_authentication_error(request, exc):
 @api.exception_handler(Forbidden)
 def on_forbidden(request, exc):
     return problem(request, 403, "Forbidden", str(exc))
+
+
+@api.exception_handler(Throttled)
+def on_throttled(request, exc):
+    response = problem(request, 429, "Too Many Requests", str(exc))
+    response["Retry-After"] = str(exc.wait)
+    return response
 
 
 @api.exception_handler(NinjaValidationError)

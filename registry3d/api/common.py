@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Schema
 from ninja.security import HttpBearer
 
+from registry3d.lib.ratelimit import token_write_wait
 from registry3d.sites import services
 from registry3d.sites.models import ApiToken
 
@@ -54,6 +55,14 @@ class Forbidden(Exception):
     """Raised when a live token may not do what it asked."""
 
 
+class Throttled(Exception):
+    """Raised when a token writes faster than its limit; ``wait`` is in seconds."""
+
+    def __init__(self, wait: int):
+        super().__init__(f"Too many writes with this token; wait {wait} s and retry.")
+        self.wait = wait
+
+
 READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -61,7 +70,8 @@ class TokenAuth(HttpBearer):
     """``Authorization: Bearer <token>``: a live token of one site.
 
     Every API operation that is not a read writes, so a read token's write is
-    refused here (403), before its body is read or validated.
+    refused here (403), before its body is read or validated, and so is a
+    write over the token's rate (429).
     """
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
@@ -69,6 +79,9 @@ class TokenAuth(HttpBearer):
         if found is not None and request.method not in READ_ONLY_METHODS:
             if not services.token_can_write(found):
                 raise Forbidden("This token may only read; ask the site manager for a write token")
+            wait = token_write_wait(found)
+            if wait:
+                raise Throttled(wait)
         return found
 
 

@@ -1,13 +1,9 @@
 """Limits on API requests, checked before anything is parsed."""
 
-import hashlib
 import json
-import math
 
 from django.conf import settings
 from django.http import HttpResponse
-
-from registry3d.lib.ratelimit import limiter
 
 PROBLEM_TYPE = "application/problem+json"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -44,7 +40,10 @@ def json_depth(body: bytes) -> int:
 
 
 class ApiLimitsMiddleware:
-    """413 for bodies over the limit, 400 for JSON nested too deeply, 429 for floods."""
+    """413 for bodies over the limit, 400 for JSON nested too deeply.
+
+    The write rate (429) is checked once the token is known (TokenAuth).
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -71,18 +70,6 @@ class ApiLimitsMiddleware:
                 "Content Too Large",
                 f"The request body is {length} bytes; at most {limit} are accepted.",
             )
-        auth = request.META.get("HTTP_AUTHORIZATION", "")
-        rate = settings.REGISTRY3D_API_WRITES_PER_SECOND
-        if auth and rate:
-            key = hashlib.sha256(auth.encode("utf-8", "replace")).hexdigest()
-            wait = limiter.take(key, rate, settings.REGISTRY3D_API_WRITE_BURST)
-            if wait:
-                return _problem(
-                    429,
-                    "Too Many Requests",
-                    f"Too many writes with this token; wait {math.ceil(wait)} s and retry.",
-                    {"Retry-After": str(max(1, math.ceil(wait)))},
-                )
         if request.META.get("CONTENT_TYPE", "").startswith("application/json"):
             depth = json_depth(request.body)
             if depth > settings.REGISTRY3D_API_MAX_JSON_DEPTH:

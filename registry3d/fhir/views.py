@@ -3,9 +3,6 @@
 Every answer is ``application/fhir+json``; every refusal an OperationOutcome.
 """
 
-import hashlib
-import math
-
 from django.conf import settings
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -16,7 +13,7 @@ from registry3d.dictionary import registry
 from registry3d.fhir import questionnaire, services
 from registry3d.fhir.common import fhir_response, issue, outcome, outcome_response
 from registry3d.fhir.errors import CaseNotFound, InvalidResource
-from registry3d.lib.ratelimit import limiter
+from registry3d.lib.ratelimit import token_write_wait
 from registry3d.sites.services import authenticate_token, token_can_write
 
 _built: dict = {}
@@ -91,7 +88,7 @@ def response_create(request):
                 )
             ],
         )
-    refusal = _limits(request)
+    refusal = _limits(request, token)
     if refusal is not None:
         return refusal
     try:
@@ -123,7 +120,7 @@ def response_create(request):
     return fhir_response(received.resource, status=status, headers=headers)
 
 
-def _limits(request):
+def _limits(request, token):
     """The API's limits (body size, nesting, write rate), answered as OperationOutcomes."""
     limit = settings.REGISTRY3D_API_MAX_BODY_BYTES
     try:
@@ -140,23 +137,14 @@ def _limits(request):
                 )
             ],
         )
-    rate = settings.REGISTRY3D_API_WRITES_PER_SECOND
-    if rate:
-        # The same bucket as the token's API writes (see ApiLimitsMiddleware).
-        key = hashlib.sha256(request.META.get("HTTP_AUTHORIZATION", "").encode()).hexdigest()
-        wait = limiter.take(key, rate, settings.REGISTRY3D_API_WRITE_BURST)
-        if wait:
-            response = outcome_response(
-                429,
-                [
-                    issue(
-                        f"Too many writes with this token; wait {math.ceil(wait)} s and retry.",
-                        code="throttled",
-                    )
-                ],
-            )
-            response["Retry-After"] = str(max(1, math.ceil(wait)))
-            return response
+    wait = token_write_wait(token)
+    if wait:
+        response = outcome_response(
+            429,
+            [issue(f"Too many writes with this token; wait {wait} s and retry.", code="throttled")],
+        )
+        response["Retry-After"] = str(wait)
+        return response
     depth = json_depth(request.body)
     if depth > settings.REGISTRY3D_API_MAX_JSON_DEPTH:
         return outcome_response(

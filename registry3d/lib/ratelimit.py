@@ -8,8 +8,10 @@ share the limit instead of each allowing it. A refused request learns how
 long to wait (sent as ``Retry-After``); nothing is ever banned for good.
 """
 
+import math
 import time
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
@@ -42,9 +44,31 @@ class Limiter:
             return 0.0
         return interval
 
+    def wait(self, key: str, rate: float, burst: float, now: float | None = None) -> float:
+        """The seconds ``key`` must wait before its next request (0: it may go on); takes none."""
+        now = time.time() if now is None else now
+        tolerance = (max(burst, 1.0) - 1.0) / rate
+        ready_at = Throttle.objects.filter(key=key).values_list("ready_at", flat=True).first()
+        if ready_at is None or ready_at <= now + tolerance:
+            return 0.0
+        return ready_at - tolerance - now
+
     def clear(self, prefix: str = "") -> None:
         """Forget every limit (or those whose key starts with ``prefix``)."""
         Throttle.objects.filter(key__startswith=prefix).delete()
 
 
 limiter = Limiter()
+
+
+def token_write_wait(token) -> int:
+    """Take one write for an authenticated API or REDCap token: 0, or whole seconds to wait.
+
+    Keyed on the token itself, found by the caller, so made-up tokens make
+    no rows; REST, FHIR and REDCap writes of one token share the limit.
+    """
+    rate = settings.REGISTRY3D_API_WRITES_PER_SECOND
+    if not rate:
+        return 0
+    wait = limiter.take(f"token:{token.pk}", rate, settings.REGISTRY3D_API_WRITE_BURST)
+    return max(1, math.ceil(wait)) if wait else 0

@@ -14,10 +14,8 @@ a record ID that another site uses is simply a new record of this one.
 """
 
 import csv
-import hashlib
 import io
 import json
-import math
 import re
 from datetime import datetime
 from xml.sax.saxutils import escape
@@ -30,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from registry3d.audit.models import AuditEvent
 from registry3d.cases.models import Case
 from registry3d.dictionary import registry
-from registry3d.lib.ratelimit import limiter
+from registry3d.lib.ratelimit import token_write_wait
 from registry3d.redcap import services
 from registry3d.redcap.errors import ImportRefused
 from registry3d.redcap.project import RECORD_ID, project_of
@@ -434,17 +432,13 @@ def _parse_data(params) -> list[dict]:
 def import_records(request, token, params):
     if not site_services.token_can_write(token):
         raise ApiError(403, NO_IMPORT)
-    rate = settings.REGISTRY3D_API_WRITES_PER_SECOND
-    if rate:
-        key = "redcap:" + hashlib.sha256(token.token_hash.encode()).hexdigest()
-        wait = limiter.take(key, rate, settings.REGISTRY3D_API_WRITE_BURST)
-        if wait:
-            seconds = max(1, math.ceil(wait))
-            raise ApiError(
-                429,
-                f"Too many writes with this token; wait {seconds} s and retry.",
-                {"Retry-After": str(seconds)},
-            )
+    seconds = token_write_wait(token)
+    if seconds:
+        raise ApiError(
+            429,
+            f"Too many writes with this token; wait {seconds} s and retry.",
+            {"Retry-After": str(seconds)},
+        )
     behaviour = (params.get("overwriteBehavior") or "normal").strip().lower()
     if behaviour not in ("normal", "overwrite"):
         raise ApiError(400, "overwriteBehavior must be normal or overwrite")

@@ -225,7 +225,7 @@ class Throttle(models.Model):
     """
 
     key = models.CharField(max_length=80, primary_key=True)
-    ready_at = models.FloatField()
+    ready_at = models.FloatField(db_index=True)
 
     def __str__(self):
         return self.key

@@ -33,7 +33,7 @@ def test_the_limiter_allows_a_burst_then_the_rate_and_says_how_long_to_wait(db):
     assert Limiter().take("k", rate=2, burst=3, now=now + 60) == 0
 
 
-@override_settings(REGISTRY3D_LOGIN_ATTEMPTS_PER_MINUTE=3)
+@override_settings(REGISTRY3D_LOGIN_FAILURES_PER_MINUTE=3)
 def test_one_address_trying_many_accounts_is_paused_with_retry_after(world):
     client = Client(enforce_csrf_checks=True)
     start = timezone.now()
@@ -45,7 +45,7 @@ def test_one_address_trying_many_accounts_is_paused_with_retry_after(world):
         )
         assert paused.status_code == 429
         assert 1 <= int(paused["Retry-After"]) <= 20
-        assert "Too many log-in attempts came from this computer" in paused.content.decode()
+        assert "Too many failed log-ins came from this computer" in paused.content.decode()
         assert "_auth_user_id" not in client.session
         other_address = csrf_post(
             Client(enforce_csrf_checks=True),
@@ -59,6 +59,27 @@ def test_one_address_trying_many_accounts_is_paused_with_retry_after(world):
             client, "/accounts/login/", {"username": "carol@b.example.org", "password": PASSWORD}
         )
         assert again.status_code == 302
+
+
+@override_settings(REGISTRY3D_LOGIN_FAILURES_PER_MINUTE=3)
+def test_staff_behind_one_address_who_log_in_rightly_are_never_paused(world):
+    for _ in range(4):
+        for email in ("alice@a.example.org", "bob@a.example.org", "mona@a.example.org"):
+            form = {"username": email, "password": PASSWORD}
+            answer = csrf_post(Client(enforce_csrf_checks=True), "/accounts/login/", form)
+            assert answer.status_code == 302, email
+
+
+def test_made_up_tokens_leave_no_rate_limit_rows(db, client):
+    for n in range(50):
+        answer = client.post(
+            "/api/v1/cases",
+            data={"case_uid": f"X-{n}", "data": {}},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer r3d_made_up_{n}",
+        )
+        assert answer.status_code == 401
+    assert Throttle.objects.count() == 0
 
 
 SETUP = """
