@@ -4,13 +4,16 @@ When something fails, the error page shows the id and the log line with the
 traceback carries the same one, so a user's report ("error 3f9c1a2b7d4e")
 leads straight to the cause without showing the user any of it. A reverse
 proxy's ``X-Request-ID`` is kept when it looks like an id, so the proxy's
-logs line up with ours.
+logs line up with ours; only behind a proxy (``REGISTRY3D_BEHIND_PROXY``),
+so a client cannot choose the id of its own error.
 """
 
 import logging
 import re
 import secrets
 from contextvars import ContextVar
+
+from django.conf import settings
 
 HEADER = "X-Request-ID"
 _SAFE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -29,7 +32,8 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if _SAFE.match(incoming) else new_id()
+        trusted = settings.REGISTRY3D_BEHIND_PROXY and _SAFE.match(incoming)
+        request_id = incoming if trusted else new_id()
         request.request_id = request_id
         token = current.set(request_id)
         try:

@@ -61,9 +61,41 @@ def test_api_and_fhir_failures_answer_in_their_own_format_with_the_id(world, con
     assert f"[{api['X-Request-ID']}]" in console.getvalue()
 
 
+@override_settings(REGISTRY3D_BEHIND_PROXY=True)
 def test_a_proxy_request_id_is_kept_and_a_bad_one_replaced(world):
     client = Client()
     kept = client.get("/accounts/login/", HTTP_X_REQUEST_ID="edge-7f3a9c1b2d")
     assert kept["X-Request-ID"] == "edge-7f3a9c1b2d"
     replaced = client.get("/accounts/login/", HTTP_X_REQUEST_ID="<script>alert(1)</script>")
     assert re.fullmatch(r"[0-9a-f]{12}", replaced["X-Request-ID"])
+
+
+def test_without_a_proxy_a_client_cannot_choose_its_request_id(world):
+    chosen = Client().get("/accounts/login/", HTTP_X_REQUEST_ID="edge-7f3a9c1b2d")
+    assert re.fullmatch(r"[0-9a-f]{12}", chosen["X-Request-ID"])
+
+
+def test_a_failure_inside_an_api_operation_is_a_problem_with_the_logged_id(
+    world, console, monkeypatch
+):
+    """A real django-ninja operation that fails, through the registry's own handler."""
+    from registry3d.api import api as api_module
+    from registry3d.sites import services
+
+    _, token = services.create_token(world.site_a, world.alice, name="t", scope="read")
+
+    def broken(token):
+        raise RuntimeError("scope lookup failed: hunter2")
+
+    monkeypatch.setattr(api_module.services, "token_can_write", broken)
+    answer = failing_client().get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert answer.status_code == 500
+    assert answer["Content-Type"] == "application/problem+json"
+    request_id = answer.json()["request_id"]
+    assert request_id == answer["X-Request-ID"] and "hunter2" not in answer.content.decode()
+    log = console.getvalue()
+    assert any(
+        f"[{request_id}]" in line and "Internal Server Error: /api/v1/whoami" in line
+        for line in log.splitlines()
+    ), log
+    assert "RuntimeError: scope lookup failed" in log
