@@ -273,7 +273,7 @@ def worker(batch, interval):
 
     # An import whose worker was killed (power cut, OOM killer, kill -9)
     # shows as interrupted, so its site sees it and can run it again.
-    stopped = intake.mark_interrupted()
+    stopped = intake.mark_interrupted(starting=True)
     if stopped:
         click.echo(f"{stopped} import(s) had stopped before finishing; marked interrupted.")
     args = ["--interval", str(interval), "--no-startup-delay"]
@@ -288,18 +288,25 @@ SWEEP_SECONDS = 15 * 60
 
 
 def _start_sweeps() -> None:
-    """Beside the job queue, every 15 minutes: questionnaire reminders and expiry,
-    and the reports' snapshot brought up to date with the cases changed since."""
+    """Beside the job queue, every 15 minutes: imports whose worker died marked
+    interrupted, questionnaire reminders and expiry, and the reports'
+    snapshot brought up to date with the cases changed since."""
     import threading
 
     from django.db import connection
 
+    from registry3d.intake.services import mark_interrupted
     from registry3d.questionnaires.services import send_reminders
     from registry3d.reports import snapshot
 
     def sweep():
         while True:
             try:
+                # An import on another machine whose worker died shows as
+                # interrupted once it has been silent for ten minutes.
+                stopped = mark_interrupted()
+                if stopped:
+                    click.echo(f"{stopped} import(s) stopped before finishing; marked interrupted.")
                 counts = send_reminders()
                 if any(counts.values()):
                     click.echo(

@@ -844,18 +844,23 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def mark_interrupted(stale_after_seconds: int = 600) -> int:
+def mark_interrupted(stale_after_seconds: int = 600, starting: bool = False) -> int:
     """Mark imports whose process is gone as interrupted; return how many.
 
     On this machine a dead process tells; elsewhere an import whose last
-    batch is older than ``stale_after_seconds`` counts as stopped.
+    batch is older than ``stale_after_seconds`` counts as stopped. A process
+    that is ``starting`` runs no import yet, so one recorded with its own
+    process id is a dead predecessor's (in a container, a restarted worker
+    often gets the same id).
     """
     host = socket.gethostname()
     limit = timezone.now() - timedelta(seconds=stale_after_seconds)
     stopped = []
     running = Import.objects.filter(status__in=[ImportStatus.IMPORTING, ImportStatus.CHECKING])
     for batch in running:
-        dead_here = batch.host == host and not _alive(batch.pid)
+        dead_here = batch.host == host and (
+            not _alive(batch.pid) or (starting and batch.pid == os.getpid())
+        )
         silent = batch.heartbeat_at is not None and batch.heartbeat_at < limit
         if dead_here or silent:
             stopped.append(batch.pk)
