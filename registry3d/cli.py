@@ -1262,12 +1262,14 @@ def _verify_and_report(manifest) -> None:
 
 
 @main.command()
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too (for cron and monitoring).")
 @needs_django(check_database=False)
-def doctor():
+def doctor(strict):
     """Check this deployment and say what to fix, one line per check.
 
     Settings, 'check --deploy', the database, the background worker, mail,
-    disk space and recent backups. Exits 1 if any check FAILs.
+    disk space and recent backups. Exits 1 if any check FAILs, or with
+    --strict if any WARNs.
     """
     from registry3d.ops.doctor import FAIL, run
 
@@ -1283,7 +1285,7 @@ def doctor():
     failed = sum(check.status == FAIL for check in results)
     warned = sum(check.status == "WARN" for check in results)
     click.echo(f"{failed} failed, {warned} warnings, {len(results) - failed - warned} ok.")
-    if failed:
+    if failed or (strict and warned):
         sys.exit(1)
 
 

@@ -372,6 +372,7 @@ def restore(path: Path) -> RestoreResult:
             raise OpsError(f"{path.name} holds no {manifest['dump']['member']}") from None
         if not member.isfile():
             raise OpsError(f"{path.name} holds a damaged {member.name}")
+        _refuse_other_key(tar, manifest)
         if kind == "postgresql":
             _restore_pg(tar, member, manifest)
         else:
@@ -467,6 +468,37 @@ def _restore_sqlite(tar: tarfile.TarFile, member: tarfile.TarInfo, manifest: dic
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _refuse_other_key(tar: tarfile.TarFile, manifest: dict) -> None:
+    """Refuse, before anything is restored, a registry whose pseudonym key differs.
+
+    Patient keys are keyed hashes: with another key, the same MRN would get
+    a new key after the restore and match none of the restored cases.
+    """
+    info = manifest.get("pseudonym_key") or {}
+    if not info.get("included"):
+        return
+    try:
+        secret = tar.extractfile(tar.getmember(info.get("member", KEY_MEMBER))).read().strip()
+    except (KeyError, AttributeError):
+        return
+    if settings.REGISTRY3D_PSEUDONYM_KEY:
+        current, where = (
+            settings.REGISTRY3D_PSEUDONYM_KEY.strip().encode(),
+            "REGISTRY3D_PSEUDONYM_KEY",
+        )
+    else:
+        path = Path(settings.VAR_DIR) / "pseudonym_key"
+        if not path.exists():
+            return
+        current, where = path.read_bytes().strip(), str(path)
+    if current != secret:
+        raise OpsError(
+            f"{where} differs from the backup's pseudonym key, so patient keys made after "
+            "the restore would not match the restored ones; restore with the backup's key "
+            "(remove or change it) and try again"
+        )
 
 
 def _restore_key(tar: tarfile.TarFile, manifest: dict) -> list[str]:

@@ -371,3 +371,22 @@ def _cases(registry) -> int:
         return registry.count("cases_case")
     except Exception:  # noqa: BLE001 - locked or not yet there
         return 0
+
+
+def test_restore_refuses_a_registry_with_another_pseudonym_key_before_touching_it(
+    source, new_registry
+):
+    registry = new_registry("other-key")
+    registry.var.mkdir(parents=True, exist_ok=True)
+    (registry.var / "pseudonym_key").write_text("a-different-key-" + "k" * 40 + "\n")
+    result = registry.cli("restore", str(source[1]))
+    assert result.returncode == 1
+    assert "differs from the backup's pseudonym key" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Nothing was restored: the database has no case table, or an empty one.
+    try:
+        cases = registry.count("cases_case")
+    except Exception:  # noqa: BLE001 - no table (or no database file) at all
+        cases = 0
+    assert cases == 0
+    assert (registry.var / "pseudonym_key").read_text().startswith("a-different-key-")

@@ -40,6 +40,28 @@ def test_a_fresh_registry_is_told_about_worker_backups_and_mail(fresh):
     assert found["debug"].startswith("OK")
     assert found["disk space"].split()[0] in ("OK", "WARN")
     assert result.stdout.splitlines()[-1].startswith("0 failed, ")
+    # For cron and monitoring, --strict turns those warnings into exit 1.
+    strict = fresh.cli("doctor", "--strict")
+    assert strict.returncode == 1 and strict.stdout.splitlines()[-1].startswith("0 failed, ")
+
+
+def test_doctor_prints_no_secret(fresh):
+    secret, password = "s3cr3t-key-" + "x" * 40, "mail-pa55word-9"
+    result = fresh.cli(
+        "doctor",
+        env={
+            "SECRET_KEY": secret,
+            "EMAIL_HOST": "smtp.example.org",
+            "EMAIL_HOST_PASSWORD": password,
+        },
+    )
+    key = (
+        (fresh.var / "pseudonym_key").read_text().strip()
+        if (fresh.var / "pseudonym_key").exists()
+        else "no-key-file"
+    )
+    for hidden in (secret, password, key):
+        assert hidden not in result.stdout + result.stderr
 
 
 def test_production_settings_and_mail_pass(fresh):
