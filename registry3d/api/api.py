@@ -39,15 +39,23 @@ class RegistryAPI(NinjaAPI):
     def get_openapi_schema(self, *args, **kwargs):
         """Document error answers as application/problem+json, and the limits' answers.
 
-        Every 4xx answer is an RFC 9457 problem; writes may also get 400
-        (malformed or too deeply nested JSON, NUL characters), 413 (body too
-        large) and 429 (too many writes, with Retry-After).
+        Every 4xx answer is an RFC 9457 problem; any request may get 400 (a
+        NUL character in its address), writes also 400 for malformed or too
+        deeply nested JSON, 413 (body too large) and 429 (too many writes,
+        with Retry-After).
         """
         schema = super().get_openapi_schema(*args, **kwargs)
         problem_ref = {"$ref": "#/components/schemas/Problem"}
         for path in schema.get("paths", {}).values():
             for method, operation in path.items():
                 responses = operation.get("responses", {})
+                responses.setdefault(
+                    400,
+                    {
+                        "description": "Malformed request",
+                        "content": {"application/json": {"schema": problem_ref}},
+                    },
+                )
                 if method in ("post", "put", "patch", "delete"):
                     for status, why in (
                         (400, "Malformed request"),

@@ -24,6 +24,8 @@ from schemathesis import GenerationMode
 from registry3d.audit.models import AuditEvent
 from registry3d.cases.models import Case, CaseVersion
 from registry3d.intake.models import Import, ModelFile
+from registry3d.lib.middleware import NUL_MESSAGE
+from registry3d.lib.ratelimit import limiter
 from registry3d.sites import services
 from registry3d.sites.models import Printer
 from tests.conftest import make_world
@@ -58,11 +60,7 @@ def bounded(examples: int, **extra):
 
 
 def clear_limits():
-    """Each test starts with a full write allowance (wherever the limits are kept)."""
-    try:
-        from registry3d.lib.ratelimit import limiter
-    except ImportError:  # the limits before they moved to the database
-        from registry3d.api.middleware import buckets as limiter
+    """Each test starts with a full write allowance."""
     limiter.clear()
 
 
@@ -127,6 +125,8 @@ def refused_without_token(ctx, response, case):
     status = response.status_code
     if status == 405 or (case.method.upper() in WRITES and status in BEFORE_AUTH):
         return None  # a method the operation does not have; the body limits
+    if status == 400 and NUL_MESSAGE in response.text:
+        return None  # a NUL character in the address is refused before anything else
     if status != 401:
         raise AssertionError(f"{case.method} {case.path} without a token answered {status}")
     if "Bearer" not in response.headers.get("www-authenticate", [""])[0]:
@@ -141,6 +141,8 @@ def writes_refused_for_readers(ctx, response, case):
     status = response.status_code
     if status == 405:
         return None  # a method the operation does not have
+    if status == 400 and NUL_MESSAGE in response.text:
+        return None  # a NUL character in the address is refused before anything else
     sent = response.request.headers.get("Authorization", "")
     if sent != f"Bearer {READ_TOKEN[0]}":
         # schemathesis also tries the operation without (or with a broken) token.
