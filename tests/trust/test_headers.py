@@ -84,7 +84,10 @@ def check_headers(response, where: str) -> None:
     where = f"{response.status_code} {where}"
     csp = response.get("Content-Security-Policy", "")
     directives = {part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()}
+    assert directives.get("default-src") == ["'self'"], where
     assert directives.get("script-src") == ["'self'"], where
+    assert directives.get("style-src") == ["'self'"], where
+    assert directives.get("base-uri") == ["'none'"], where
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp, where
     assert directives.get("frame-ancestors") == ["'none'"], where
     assert directives.get("object-src") == ["'none'"], where
