@@ -261,3 +261,22 @@ class Server:
             pass
         self.process.wait()
         self.process = None
+
+
+def tear_down(processes, server, cluster, work) -> None:
+    """Stop client processes, the server and the cluster, and remove the work folder."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+    if server is not None:
+        server.stop()
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:  # noqa: BLE001 - Django may not be set up yet
+        pass
+    cluster.stop()
+    shutil.rmtree(work, ignore_errors=True)

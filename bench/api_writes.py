@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import platform
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -48,6 +47,7 @@ from _harness import (  # noqa: E402 - bench/ is on the path when run as a scrip
     cpu_seconds_by_group,
     machine_busy_seconds,
     percentile,
+    tear_down,
 )
 
 SITE = "BENCH01"
@@ -355,21 +355,7 @@ def main() -> int:
         print("interrupted; cleaning up", file=sys.stderr)
         return 130
     finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=5)
-        if server is not None:
-            server.stop()
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: BLE001 - Django may not be set up yet
-            pass
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        tear_down(processes, server, cluster, work)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ import argparse
 import multiprocessing
 import os
 import platform
-import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from _harness import (  # noqa: E402 - bench/ is on the path when run as a scrip
     Server,
     cpu_seconds_by_group,
     machine_busy_seconds,
+    tear_down,
 )
 
 from tests.trust.load_checks import (  # noqa: E402
@@ -276,21 +276,7 @@ def main() -> int:
         print("interrupted; cleaning up", file=sys.stderr)
         return 130
     finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=5)
-        if server is not None:
-            server.stop()
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: BLE001 - Django may not be set up yet
-            pass
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        tear_down(processes, server, cluster, work)
 
 
 if __name__ == "__main__":

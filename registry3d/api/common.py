@@ -51,6 +51,17 @@ def problem(
     return response
 
 
+def bad_file(request: HttpRequest, message: str, detail: str | None = None) -> HttpResponse:
+    """422 for an uploaded file the registry cannot use, naming the ``file`` field."""
+    return problem(
+        request,
+        422,
+        "Unprocessable Content",
+        detail or message,
+        [{"field": "file", "code": "bad_format", "message": message}],
+    )
+
+
 class Forbidden(Exception):
     """Raised when a live token may not do what it asked."""
 

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from registry3d.api.common import Problem, problem, require_write
+from registry3d.api.common import Problem, bad_file, problem, require_write
 from registry3d.intake import services, tasks
 from registry3d.intake.forms import MAX_UPLOAD_BYTES
 from registry3d.intake.models import Import
@@ -103,13 +103,7 @@ def create_import(
     token = require_write(request)
     name = file.name or "upload.csv"
     if not name.lower().endswith((".csv", ".xlsx", ".tsv", ".txt")):
-        return problem(
-            request,
-            422,
-            "Unprocessable Content",
-            "Expected a .csv or .xlsx file",
-            [{"field": "file", "code": "bad_format", "message": "Upload a .csv or .xlsx file"}],
-        )
+        return bad_file(request, "Upload a .csv or .xlsx file", "Expected a .csv or .xlsx file")
     if file.size > MAX_UPLOAD_BYTES:
         return problem(
             request,
@@ -127,13 +121,7 @@ def create_import(
     try:
         path, _digest = services.store_readable_upload(token.site.code, name, file.chunks())
     except services.ImportError_ as exc:
-        return problem(
-            request,
-            422,
-            "Unprocessable Content",
-            str(exc),
-            [{"field": "file", "code": "bad_format", "message": str(exc)}],
-        )
+        return bad_file(request, str(exc))
     batch = services.create_import(
         token.site, path, actor=token.user, mode=mode, default_status=status, file_name=name
     )

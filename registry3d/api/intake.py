@@ -11,7 +11,7 @@ from django.http import FileResponse, Http404
 from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 
-from registry3d.api.common import Problem, problem, require_write
+from registry3d.api.common import Problem, bad_file, problem, require_write
 from registry3d.intake import model_files
 from registry3d.intake.dicom import DicomError, DicomSummary, read_dicom
 from registry3d.intake.mesh import Measurement, MeshError, measure
@@ -61,13 +61,7 @@ def intake_dicom(request, file: File[UploadedFile]):
     try:
         return read_dicom(file, name=file.name or "upload")
     except DicomError as exc:
-        return problem(
-            request,
-            422,
-            "Unprocessable Content",
-            str(exc),
-            [{"field": "file", "code": "bad_format", "message": str(exc)}],
-        )
+        return bad_file(request, str(exc))
 
 
 @router.post(
@@ -92,13 +86,7 @@ def intake_mesh(
     try:
         measured = measure(file, file.name or "upload", object_type=object_type)
     except MeshError as exc:
-        return problem(
-            request,
-            422,
-            "Unprocessable Content",
-            str(exc),
-            [{"field": "file", "code": "bad_format", "message": str(exc)}],
-        )
+        return bad_file(request, str(exc))
     kept, why_not = model_files.keep(token.site, file, measured, actor=token.user, request=request)
     if why_not:
         measured["notes"] = [*measured["notes"], why_not]
