@@ -193,6 +193,9 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 )
 
 OTP_TOTP_ISSUER = env_str("REGISTRY3D_NAME", "registry3d")
+# Nobody, administrators included, sees another person's two-factor secret
+# (the admin's QR code and key pages answer 403).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Failed log-ins from one address, across accounts, per minute (then 429).
 # Only failures count, so a hospital's staff behind one address log in freely.

@@ -91,3 +91,17 @@ def test_a_wrong_code_at_setup_leaves_two_factor_off(world):
     assert response.status_code == 400
     assert "That code is not correct; check the phone&#x27;s clock." in response.content.decode()
     assert TOTPDevice.objects.filter(user=world.bob, confirmed=True).exists() is False
+
+
+def test_not_even_an_administrator_sees_someone_elses_two_factor_secret(world):
+    device = turn_on_two_factor(world.bob)
+    admin = client_for(world.ada)
+    # The registry's administrator may use the admin, and see the device listed.
+    change = admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
+    assert change.status_code == 200 and device.key not in change.content.decode()
+    for page in ("config", "qrcode"):
+        answer = admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/{page}/")
+        assert answer.status_code == 403, page
+        assert device.key not in answer.content.decode()
+    # A device that does not exist is the same refusal, not a server error.
+    assert admin.get("/admin/otp_totp/totpdevice/999999/config/").status_code == 403

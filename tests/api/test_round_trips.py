@@ -19,7 +19,7 @@ from registry3d.sites import services
 from tests.cases.conftest import a_case, printers_for
 
 
-def test_a_case_submission_is_two_statements_on_postgresql(world):
+def test_a_case_submission_is_three_statements_on_postgresql(world):
     limiter.clear()
     labels = printers_for(world.site_a)
     _, raw = services.create_token(world.site_a, world.alice, name="W", scope="write")
@@ -38,9 +38,10 @@ def test_a_case_submission_is_two_statements_on_postgresql(world):
         if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
     ]
     if connection.vendor == "postgresql":
-        # The token with its site, member and printers; then the case, its
-        # version and its audit event together.
-        assert statements == ["SELECT", "WITH"]
+        # The token with its site, member and printers; the token's write
+        # allowance (its rate-limit row, shared by every server process);
+        # then the case, its version and its audit event together.
+        assert statements == ["SELECT", "UPDATE", "WITH"]
     else:
         # SQLite cannot hash: the audit head is read and moved by Python.
         assert len(statements) <= 8, statements
