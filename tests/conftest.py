@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.test import Client
+from hypothesis import HealthCheck, settings
 
 from registry3d.sites import services
 from registry3d.sites.models import Site
@@ -77,3 +78,15 @@ def without_csrf(content: bytes) -> bytes:
     """Return a page without its CSRF tokens, which differ on every render."""
     content = re.sub(rb'"X-CSRFToken": "[^"]+"', b"", content)
     return re.sub(rb'name="csrfmiddlewaretoken" value="[^"]+"', b"", content)
+
+
+def bounded(examples: int, **extra):
+    """Hypothesis settings: a fixed number of examples, the same ones every run."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        **extra,
+    )

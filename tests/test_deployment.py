@@ -28,6 +28,23 @@ def clean_env(tmp_path, **extra) -> dict:
     return env
 
 
+def init_registry(env: dict, setup: str = "") -> str:
+    """``registry3d init`` in ``env``, then the Python ``setup`` in its shell; return its output."""
+    init = subprocess.run([*CLI, "init"], env=env, capture_output=True, text=True, timeout=300)
+    assert init.returncode == 0, init.stderr
+    if not setup:
+        return ""
+    done = subprocess.run(
+        [*CLI, "manage", "shell", "-c", setup],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_check_deploy_reports_nothing_in_production_mode(tmp_path):
     env = clean_env(
         tmp_path,

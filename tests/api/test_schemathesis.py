@@ -15,14 +15,13 @@ import random
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 
 from registry3d.cases import services as case_services
 from registry3d.dictionary import registry
 from registry3d.dictionary.examples import synthetic_case
 from registry3d.lib.ratelimit import limiter
 from registry3d.sites import services
-from tests.conftest import make_world
+from tests.conftest import bounded, make_world
 
 # Generated examples per operation, bounded so the file runs in about half a
 # minute: more for the hunt for server errors, fewer for the schema checks,
@@ -44,17 +43,6 @@ CONFORMANCE = [
     schemathesis.checks.response_schema_conformance,
 ]
 ALL_CHECKS = SERVER_ERRORS + CONFORMANCE
-
-
-def bounded(examples: int):
-    """Hypothesis settings: a fixed number of examples, the same ones every run."""
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
 
 
 @pytest.fixture

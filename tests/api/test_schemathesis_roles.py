@@ -18,7 +18,6 @@ same operations are called:
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 
 from registry3d.audit.models import AuditEvent
@@ -28,7 +27,7 @@ from registry3d.lib.middleware import NUL_MESSAGE
 from registry3d.lib.ratelimit import limiter
 from registry3d.sites import services
 from registry3d.sites.models import Printer
-from tests.conftest import make_world
+from tests.conftest import bounded, make_world
 
 ANONYMOUS_EXAMPLES = 10
 READ_EXAMPLES = 10
@@ -46,17 +45,6 @@ CONFORMANCE = [
     schemathesis.checks.response_headers_conformance,
     schemathesis.checks.response_schema_conformance,
 ]
-
-
-def bounded(examples: int, **extra):
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        **extra,
-    )
 
 
 def clear_limits():

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from tests.intake.import_files import case_rows, write_csv
-from tests.test_deployment import clean_env
+from tests.test_deployment import clean_env, init_registry
 
 CLI = [sys.executable, "-m", "registry3d.cli"]
 LABELS = {
@@ -67,15 +67,7 @@ def _sqlite_scalar(db, sql):
 def test_a_killed_import_keeps_only_whole_batches_and_a_rerun_finishes_it(tmp_path, database):
     extra, scalar = database
     env = clean_env(tmp_path, **extra)
-    assert subprocess.run([*CLI, "init"], env=env, capture_output=True, timeout=300).returncode == 0
-    setup = subprocess.run(
-        [*CLI, "manage", "shell", "-c", SETUP.format(labels=LABELS)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert setup.returncode == 0, setup.stderr
+    init_registry(env, SETUP.format(labels=LABELS))
     rows = 6000
     path = write_csv(tmp_path / "big.csv", case_rows(rows, LABELS, prefix="K"))
 

@@ -14,7 +14,7 @@ import requests
 
 from tests.intake.import_files import case_rows, write_csv
 from tests.intake.test_import_crash import LABELS, database  # noqa: F401 - a fixture
-from tests.test_deployment import CLI, clean_env, free_port
+from tests.test_deployment import CLI, clean_env, free_port, init_registry
 
 SETUP = """
 from registry3d.sites import services
@@ -69,16 +69,7 @@ def test_a_killed_worker_leaves_whole_batches_and_the_file_sent_again_finishes(
 ):
     extra, scalar = database
     env = clean_env(tmp_path, REGISTRY3D_API_WRITES_PER_SECOND="0", **extra)
-    assert subprocess.run([*CLI, "init"], env=env, capture_output=True, timeout=300).returncode == 0
-    setup = subprocess.run(
-        [*CLI, "manage", "shell", "-c", SETUP.format(labels=LABELS)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert setup.returncode == 0, setup.stderr
-    token = setup.stdout.strip().splitlines()[-1]
+    token = init_registry(env, SETUP.format(labels=LABELS)).strip().splitlines()[-1]
     path = write_csv(tmp_path / "big.csv", case_rows(ROWS, LABELS, prefix="W"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -16,7 +16,7 @@ from registry3d.lib.ratelimit import Limiter, limiter
 from registry3d.sites.models import Throttle
 from tests.conftest import PASSWORD, csrf_post
 from tests.intake.test_import_crash import database  # noqa: F401 - a fixture
-from tests.test_deployment import CLI, clean_env, free_port
+from tests.test_deployment import CLI, clean_env, free_port, init_registry
 
 
 def test_the_limiter_allows_a_burst_then_the_rate_and_says_how_long_to_wait(db):
@@ -100,12 +100,7 @@ def test_the_api_write_limit_holds_across_the_servers_worker_processes(tmp_path,
         REGISTRY3D_API_WRITE_BURST="4",
         **extra,
     )
-    assert subprocess.run([*CLI, "init"], env=env, capture_output=True, timeout=300).returncode == 0
-    setup = subprocess.run(
-        [*CLI, "manage", "shell", "-c", SETUP], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert setup.returncode == 0, setup.stderr
-    token = setup.stdout.strip().splitlines()[-1]
+    token = init_registry(env, SETUP).strip().splitlines()[-1]
     port = free_port()
     server = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--workers", "2", "--no-worker"],

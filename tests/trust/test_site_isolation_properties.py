@@ -31,7 +31,7 @@ import zipfile
 
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from registry3d.cases.models import Case
@@ -45,7 +45,7 @@ from registry3d.intake.models import Import, ModelFile
 from registry3d.lib.pseudonym import patient_key
 from registry3d.questionnaires import services as questionnaires
 from registry3d.sites import services
-from tests.conftest import client_for
+from tests.conftest import bounded, client_for
 from tests.intake import mesh_fixtures
 
 EXAMPLES = 25
@@ -58,16 +58,6 @@ B_MESH = "bravo-heart-ZULUB7MESH.stl"
 B_DOCTOR = "dr.zulub7@b.example.org"
 A_DOCTOR = "dr.alfa@a.example.org"
 from tests.cases.conftest import TECHNOLOGIES  # noqa: E402
-
-
-def bounded(examples: int = EXAMPLES):
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -269,7 +259,7 @@ def test_api_case_lists_and_reads_answer_only_the_tokens_site(two):
     seen_own = set()
 
     @given(params=list_queries(two), uid=st.sampled_from(two.all_uids + [SHARED_UID]))
-    @bounded()
+    @bounded(EXAMPLES)
     def check(params, uid):
         # The list, followed page by page to its end.
         query, pages = dict(params), 0
@@ -318,7 +308,7 @@ def test_api_site_lists_and_jobs_answer_only_the_tokens_site(two):
         ),
         token=st.sampled_from([two.a_read, two.a_write]),
     )
-    @bounded()
+    @bounded(EXAMPLES)
     def check(path, params, token):
         response = Client(HTTP_AUTHORIZATION=f"Bearer {token}").get(path, params)
         assert_no_leak(two, response, f"{path}?{params}")
@@ -368,7 +358,7 @@ def test_case_list_page_shows_only_its_sites_cases(two):
         code=st.sampled_from(["SITEA", "SITEB", "siteb"]),
         htmx=st.booleans(),
     )
-    @bounded()
+    @bounded(EXAMPLES)
     def check(params, who, code, htmx):
         extra = {"HTTP_HX_REQUEST": "true"} if htmx else {}
         response = clients[who].get(f"/sites/{code}/cases/", params, **extra)
@@ -394,7 +384,7 @@ def test_audit_pages_show_only_their_site(two):
         action=st.sampled_from(["", "case.", "import.", "site.", "export."]),
         who=st.sampled_from(["mona", "alice"]),
     )
-    @bounded()
+    @bounded(EXAMPLES)
     def check(page, code, action, who):
         client = mona if who == "mona" else alice
         response = client.get(f"/sites/{code}/audit/", {"page": page, "action": action})
@@ -460,7 +450,7 @@ def test_redcap_exports_and_log_answer_only_the_tokens_site(two):
         user=st.sampled_from(["", two.world.carol.email, two.world.alice.email]),
         forms=st.sampled_from([[], ["anatomic_parts"], ["case"]]),
     )
-    @bounded()
+    @bounded(EXAMPLES)
     def check(content, fmt, records, record, user, forms):
         params = {"token": two.a_redcap, "content": content, "format": fmt}
         if content == "record":
