@@ -40,7 +40,7 @@ from registry3d.lib.identifiers import find_identifier
 from registry3d.lib.pseudonym import looks_like_key
 from registry3d.lib.sql import insert_parts, quoted
 from registry3d.sites.models import Printer, Site, SiteRole
-from registry3d.sites.services import get_site_for_user
+from registry3d.sites.services import get_site_for_user, reads_as_registry_staff
 
 CASE_UID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_DATA_BYTES = 256 * 1024
@@ -57,16 +57,44 @@ class SaveResult:
 # --- Access -------------------------------------------------------------------------------
 
 
-def get_case_for_user(user, site_code: str, case_uid: str, write: bool = False) -> Case:
+def get_case_for_user(
+    user,
+    site_code: str,
+    case_uid: str,
+    write: bool = False,
+    *,
+    request: HttpRequest | None = None,
+) -> Case:
     """Return the site's case if the user may read it (or change it, with ``write``).
 
-    Another site's case, or one that does not exist, is a 404 either way.
+    Another site's case, or one that does not exist, is a 404 either way; so
+    is every case for a registry analyst, who sees aggregates only. A page
+    read (``request`` given, GET or HEAD) by registry staff is recorded as
+    ``case.viewed``.
     """
     site = get_site_for_user(user, site_code, SiteRole.CONTRIBUTOR if write else SiteRole.VIEWER)
     case = Case.objects.filter(site=site, case_uid=case_uid).select_related("site").first()
     if case is None:
         raise Http404("No such case")
+    if request is not None and request.method in ("GET", "HEAD"):
+        note_staff_read(user, case, request)
     return case
+
+
+def note_staff_read(user, case: Case, request: HttpRequest | None = None) -> None:
+    """Record a read of the case by registry staff, for the accounting of disclosures.
+
+    Only who, when, the site and the case ID: never a value of the case.
+    """
+    if reads_as_registry_staff(user, case.site):
+        record(
+            "case.viewed",
+            actor=user,
+            request=request,
+            site=case.site,
+            object_type="case",
+            object_id=case.case_uid,
+        )
 
 
 # --- Checks ---------------------------------------------------------------------------------

@@ -143,7 +143,9 @@ def case_edit(request, code, case_uid=None):
     """New case or edit: the dictionary's form, saved as a draft or submitted."""
     site = get_site_for_user(request.user, code, SiteRole.CONTRIBUTOR)
     case = (
-        services.get_case_for_user(request.user, code, case_uid, write=True) if case_uid else None
+        services.get_case_for_user(request.user, code, case_uid, write=True, request=request)
+        if case_uid
+        else None
     )
     dictionary = registry.current().dictionary
     if request.method != "POST":
@@ -251,7 +253,7 @@ def case_check(request, code):
 @login_required
 def case_detail(request, code, case_uid):
     """A case's values, derived values and its full change history."""
-    case = services.get_case_for_user(request.user, code, case_uid)
+    case = services.get_case_for_user(request.user, code, case_uid, request=request)
     site = case.site
     remember_site(request, site)
     dictionary = registry.current().dictionary

@@ -19,7 +19,7 @@ def site_report_pdf(request, code):
 
     Site viewers and above and registry staff; another site's user gets 404.
     """
-    site = services.get_site_for_user(request.user, code)
+    site = services.get_site_for_user(request.user, code, case_level=False)
     df = snapshot.load()
     start = request.GET.get("start", "").strip().upper()
     end = request.GET.get("end", "").strip().upper()

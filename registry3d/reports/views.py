@@ -238,7 +238,7 @@ def _site_context(request, site) -> dict:
 @login_required
 def site_dashboard(request, code):
     """The site's figures for a period against the registry's and its peers'."""
-    site = get_site_for_user(request.user, code)
+    site = get_site_for_user(request.user, code, case_level=False)
     remember_site(request, site)
     df, built = fresh_snapshot()
     dictionary = registry.current().dictionary

@@ -82,12 +82,17 @@ def sites_for_user(user):
     return Site.objects.filter(memberships__user=user).distinct()
 
 
-def get_site_for_user(user, code: str, role: str = SiteRole.VIEWER) -> Site:
+def get_site_for_user(
+    user, code: str, role: str = SiteRole.VIEWER, *, case_level: bool = True
+) -> Site:
     """Return the site ``code`` if the user may act on it with ``role``.
 
     A site the user does not belong to is a 404, whether or not it exists,
     so nobody learns another site's code by probing. Registry admins may do
-    everything; analysts may read site pages but not manage them.
+    everything. Registry analysts see aggregates only: they may read the
+    site pages that hold no case-level data (those pass ``case_level=False``:
+    the site's overview, dashboard and feedback report); every other page,
+    each case page among them, answers them 404 as another site's would.
     """
     site = Site.objects.filter(code=code).first()
     if site is None or not user.is_authenticated or not user.is_active:
@@ -96,7 +101,7 @@ def get_site_for_user(user, code: str, role: str = SiteRole.VIEWER) -> Site:
         return site
     membership = membership_for(user, site)
     if membership is None:
-        if user.is_registry_staff and role == SiteRole.VIEWER:
+        if user.is_registry_staff and role == SiteRole.VIEWER and not case_level:
             return site
         raise Http404("No such site")
     if not membership.allows(role):
@@ -104,6 +109,24 @@ def get_site_for_user(user, code: str, role: str = SiteRole.VIEWER) -> Site:
             f"This page needs the {SiteRole(role).label.lower()} role at {site.code}"
         )
     return site
+
+
+def sees_cases(user, site: Site) -> bool:
+    """Whether ``user`` may open the site's case pages (the rule of the gate above)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_registry_admin or membership_for(user, site) is not None
+
+
+def reads_as_registry_staff(user, site: Site) -> bool:
+    """Whether a read of the site's case pages by ``user`` is a disclosure to the registry.
+
+    Registry admins, and anyone with a registry role who is not a member of
+    the site: their reads of case pages are recorded as ``case.viewed``.
+    """
+    if not user.is_authenticated or not user.registry_role:
+        return False
+    return user.is_registry_admin or membership_for(user, site) is None
 
 
 # --- Sites --------------------------------------------------------------------

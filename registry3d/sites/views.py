@@ -49,14 +49,14 @@ def _case_counts(site) -> dict:
 @login_required
 def site_switch(request):
     """Make another of the user's sites the current one."""
-    site = services.get_site_for_user(request.user, request.GET.get("site", ""))
+    site = services.get_site_for_user(request.user, request.GET.get("site", ""), case_level=False)
     remember_site(request, site)
     return redirect(site)
 
 
 @login_required
 def site_home(request, code):
-    site = services.get_site_for_user(request.user, code)
+    site = services.get_site_for_user(request.user, code, case_level=False)
     remember_site(request, site)
     membership = services.membership_for(request.user, site)
     is_manager = request.user.is_registry_admin or (
@@ -70,6 +70,7 @@ def site_home(request, code):
         "printers": site.printers.filter(active=True),
         "token_count": site.tokens.filter(revoked_at__isnull=True).count(),
         "case_counts": _case_counts(site),
+        "sees_cases": services.sees_cases(request.user, site),
         "questionnaire_rates": questionnaires.rates(site),
         "can_write": request.user.is_registry_admin
         or (membership is not None and membership.allows(SiteRole.CONTRIBUTOR)),
