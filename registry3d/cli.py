@@ -460,11 +460,21 @@ def report(site_code, is_national, period, out):
 @click.option(
     "--only-site", "only_sites", multiple=True, help="Research: cases of this site (repeatable)."
 )
-@click.option("--free-text", is_flag=True, help="Research: add free text, screened.")
-@click.option("--site-labels", is_flag=True, help="Research: random site labels, not codes.")
-@click.option("--months", is_flag=True, help="Research: keep year and month (not Safe Harbor).")
 @click.option(
-    "--identifiers", is_flag=True, help="Research: add case IDs and patient keys (not Safe Harbor)."
+    "--free-text",
+    is_flag=True,
+    help="Research: add free text, screened (an identifiable export, not Safe Harbor).",
+)
+@click.option("--site-labels", is_flag=True, help="Research: random site labels, not codes.")
+@click.option(
+    "--months",
+    is_flag=True,
+    help="Research: keep year and month (an identifiable export, not Safe Harbor).",
+)
+@click.option(
+    "--identifiers",
+    is_flag=True,
+    help="Research: add case IDs and patient keys (an identifiable export, not Safe Harbor).",
 )
 @needs_django
 def export_cases(
@@ -486,8 +496,10 @@ def export_cases(
 
     A research export holds every site's submitted cases under HIPAA Safe
     Harbor (dates to the year, ages of 90 and above as 90+, no free text, no
-    case IDs or patient keys) unless options say otherwise: one table per
-    repeating group beside the cases table. A site export (--site) holds the
+    case IDs or patient keys): one table per repeating group beside the
+    cases table. --free-text, --months or --identifiers make it an
+    identifiable export (limited data set), which the pages show to registry
+    administrators alone. A site export (--site) holds the
     site's cases as stored, in CSV or XLSX in the import template's columns
     (so it can be edited and imported again) or in Parquet tables. Every
     export writes dictionary.csv and manifest.json (rows, bytes and SHA-256
@@ -552,9 +564,14 @@ def export_cases(
     export.file_path = str(out)
     export.cases_done = export.cases_total = manifest["cases"]
     export.save()
+    if export.kind != "research":
+        what = f"{export.site.code} as stored"
+    elif export.identifiable:
+        what = "identifiable export (limited data set)"
+    else:
+        what = "de-identified"
     click.echo(
-        f"Wrote {len(manifest['files'])} files to {out} ({manifest['cases']} cases; "
-        f"{'de-identified' if export.kind == 'research' else export.site.code + ' as stored'}); "
+        f"Wrote {len(manifest['files'])} files to {out} ({manifest['cases']} cases; {what}); "
         "see manifest.json"
     )
 

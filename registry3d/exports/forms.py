@@ -5,6 +5,9 @@ from registry3d.lib.forms import Form
 
 
 class ResearchExportForm(Form):
+    # Fields that make an identifiable export; the page shows them to admins.
+    IDENTIFIABLE = ("free_text", "months", "identifiers")
+
     format = forms.ChoiceField(
         choices=[(ExportFormat.CSV, "CSV"), (ExportFormat.PARQUET, "Parquet")],
         initial=ExportFormat.CSV,
@@ -25,8 +28,9 @@ class ResearchExportForm(Form):
     )
     free_text = forms.BooleanField(
         required=False,
-        label="Include free text",
-        help_text="Each value is screened; those that look like a patient identifier are withheld.",
+        label="Include free text (comments)",
+        help_text="Leaves HIPAA Safe Harbor: registry administrators only. Each value is "
+        "screened; those that look like a patient identifier are withheld.",
     )
     site_labels = forms.BooleanField(
         required=False,

@@ -1,4 +1,5 @@
-"""Exports of case data: de-identified research exports and a site's own cases."""
+"""Exports of case data: research exports (de-identified or, for admins, identifiable) and a
+site's own cases."""
 
 import uuid
 
@@ -9,6 +10,10 @@ from django.db import models
 class ExportKind(models.TextChoices):
     RESEARCH = "research", "Research (de-identified)"
     SITE = "site", "Site's own cases"
+
+
+DEIDENTIFIED_TITLE = "Research (de-identified) export"
+IDENTIFIABLE_TITLE = "Identifiable export (limited data set)"
 
 
 class ExportFormat(models.TextChoices):
@@ -43,6 +48,9 @@ class Export(models.Model):
     )
     format = models.CharField(max_length=8, choices=ExportFormat.choices)
     options = models.JSONField(default=dict)
+    # A research export that leaves HIPAA Safe Harbor (months, case IDs and
+    # patient keys, or free text): listed and downloadable by admins alone.
+    identifiable = models.BooleanField(default=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -70,9 +78,34 @@ class Export(models.Model):
         return self.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
 
     @property
+    def title(self) -> str:
+        """What pages, lists and the manifest call the export."""
+        if self.kind == ExportKind.SITE:
+            return f"Export of {self.site.code}'s own cases"
+        return IDENTIFIABLE_TITLE if self.identifiable else DEIDENTIFIED_TITLE
+
+    @property
     def download_name(self) -> str:
         who = self.site.code if self.site_id else "registry"
-        return f"registry3d-{self.kind}-{who}-{self.created_at:%Y%m%d-%H%M}.zip"
+        kind = "identifiable" if self.identifiable else self.kind
+        return f"registry3d-{kind}-{who}-{self.created_at:%Y%m%d-%H%M}.zip"
+
+
+class ExportCase(models.Model):
+    """A case an identifiable export held, so the registry can say who received it.
+
+    Written in bulk as the export is written; a job that runs again writes
+    its rows again. De-identified exports have none.
+    """
+
+    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="held_cases")
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["export", "case"], name="export_case_once")]
+
+    def __str__(self):
+        return f"{self.export_id} held {self.case_id}"
 
 
 class ExportSiteLabel(models.Model):

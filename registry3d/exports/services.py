@@ -35,6 +35,7 @@ from registry3d.exports import writers
 from registry3d.exports.errors import ExportRefused, InvalidOptions
 from registry3d.exports.models import (
     Export,
+    ExportCase,
     ExportFormat,
     ExportKind,
     ExportSiteLabel,
@@ -58,13 +59,20 @@ class ResearchOptions:
     organ_system: str = ""
     object_type: str = ""
     sites: list[str] = field(default_factory=list)  # site codes; empty: every site
-    free_text: bool = False  # included, each value screened for identifiers
+    free_text: bool = False  # comments, each value screened (administrators)
     site_labels: bool = False  # stable random labels instead of site codes
     months: bool = False  # year and month instead of the year (administrators)
     identifiers: bool = False  # the site's case ID and patient key (administrators)
 
-    # Options that leave Safe Harbor: only registry administrators may ask.
-    IDENTIFIABLE = ("months", "identifiers")
+    # Options that leave Safe Harbor and make the export identifiable (a
+    # limited data set): only registry administrators may ask. Free text is
+    # among them, as no screen can promise a comment names nobody.
+    IDENTIFIABLE = ("months", "identifiers", "free_text")
+    WORDS = {
+        "months": "dates with the month",
+        "identifiers": "case IDs and patient keys",
+        "free_text": "free text",
+    }
 
     def rules(self) -> t.Rules:
         return t.Rules(
@@ -141,11 +149,12 @@ def request_research_export(
     request: HttpRequest | None = None,
     enqueue: bool = True,
 ) -> Export:
-    """Queue a de-identified export of every site's submitted cases (analysts and admins).
+    """Queue a research export of every site's submitted cases (analysts and admins).
 
     ``user`` None is the command line, run by whoever runs the server.
-    Options that leave Safe Harbor need a registry administrator; anything
-    else refused is recorded as ``export.refused``.
+    Options that leave Safe Harbor (months, identifiers, free text) make an
+    identifiable export and need a registry administrator; anything refused
+    is recorded as ``export.refused``.
     """
     if fmt not in (ExportFormat.CSV, ExportFormat.PARQUET):
         raise InvalidOptions([f"format: a research export is csv or parquet, not {fmt!r}"])
@@ -157,10 +166,8 @@ def request_research_export(
             user,
             request,
             "Only registry administrators may export "
-            + " or ".join(
-                {"months": "dates with the month", "identifiers": "case IDs and patient keys"}[n]
-                for n in identifiable
-            ),
+            + " or ".join(options.WORDS[n] for n in identifiable)
+            + ": it leaves HIPAA Safe Harbor (an identifiable export)",
             kind="research",
             options=options.as_json(),
         )
@@ -169,6 +176,7 @@ def request_research_export(
         kind=ExportKind.RESEARCH,
         format=fmt,
         options=options.as_json(),
+        identifiable=bool(identifiable),
         requested_by=user if user is not None and user.pk else None,
     )
     record(
@@ -176,7 +184,12 @@ def request_research_export(
         actor=user,
         request=request,
         target=export,
-        changes={"kind": export.kind, "format": fmt, "options": export.options},
+        changes={
+            "kind": export.kind,
+            "identifiable": export.identifiable,
+            "format": fmt,
+            "options": export.options,
+        },
     )
     if enqueue:
         _enqueue(export)
@@ -237,17 +250,28 @@ def _enqueue(export: Export) -> None:
     tasks.run_export.enqueue(export_id=export.pk)
 
 
+def research_exports_for(user):
+    """The research exports ``user`` may list: identifiable ones for admins alone."""
+    if not user.is_registry_staff:
+        return Export.objects.none()
+    exports = Export.objects.filter(kind=ExportKind.RESEARCH)
+    if not user.is_registry_admin:
+        exports = exports.filter(identifiable=False)
+    return exports
+
+
 def get_export_for_user(user, code) -> Export:
     """The export if ``user`` may see and download it, else a 404.
 
-    Research exports: registry analysts and admins. Site exports: the
-    site's managers (and admins).
+    De-identified research exports: registry analysts and admins;
+    identifiable ones: admins alone. Site exports: the site's managers (and
+    admins).
     """
     export = Export.objects.select_related("site").filter(code=code).first()
     if export is None:
         raise Http404("No such export")
     if export.kind == ExportKind.RESEARCH:
-        if not user.is_registry_staff:
+        if not research_exports_for(user).filter(pk=export.pk).exists():
             raise Http404("No such export")
         return export
     try:
@@ -377,8 +401,23 @@ def _wide_row(case: Case) -> dict:
     return row
 
 
-def _dictionary_rows(table_list: list[t.Table]) -> list[dict]:
-    rows = []
+DICTIONARY_FIELDS = ["table", "column", "label", "type", "unit", "codes", "element", "note"]
+
+
+def _dictionary_rows(
+    export: Export, table_list: list[t.Table], described: list[str], stats: t.Stats
+) -> list[dict]:
+    """The export's title, every exported column, then what the rules left out."""
+    blank = dict.fromkeys(DICTIONARY_FIELDS, "")
+    rows = [
+        {
+            **blank,
+            "table": "export",
+            "column": "title",
+            "label": export.title,
+            "note": " ".join(described),
+        }
+    ]
     for table in table_list:
         for column in table.columns:
             rows.append(
@@ -393,6 +432,17 @@ def _dictionary_rows(table_list: list[t.Table]) -> list[dict]:
                     "note": column.note,
                 }
             )
+    for path, label, why in stats.left_out:
+        rows.append(
+            {
+                **blank,
+                "table": "left_out",
+                "column": path,
+                "label": label,
+                "element": path,
+                "note": why,
+            }
+        )
     return rows
 
 
@@ -400,9 +450,7 @@ def _write_dictionary(path: Path, rows: list[dict]) -> None:
     import csv
 
     with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(
-            out, ["table", "column", "label", "type", "unit", "codes", "element", "note"]
-        )
+        writer = csv.DictWriter(out, DICTIONARY_FIELDS)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: writers.neutralised(str(v)) for k, v in row.items()})
@@ -432,8 +480,10 @@ def write_export(
         cases = research_cases(options)
         table_list, stats = t.tables(dictionary, rules, options.elements)
         wide = False
+        held = _HeldCases(export) if export.identifiable else None
     else:
         rules = t.SITE_RULES
+        held = None  # a site's own cases: not a disclosure
         cases = Case.objects.filter(site=export.site).order_by("pk")
         wide = export.format in (ExportFormat.CSV, ExportFormat.XLSX)
         if wide:
@@ -483,6 +533,8 @@ def write_export(
                 site = sites[case.site_id]
                 for name, values in t.case_rows(case, site, table_list, dictionary, rules):
                     open_table[name].write(values)
+                if held is not None:
+                    held.add(case.pk)
             done += 1
             if progress is not None and done % PROGRESS_EVERY == 0:
                 progress(done, total)
@@ -491,10 +543,11 @@ def write_export(
             handle.close()
         if book is not None:
             book.close()
+    if held is not None:
+        held.flush()
     if progress is not None:
         progress(done, total)
-    _write_dictionary(out_dir / "dictionary.csv", _dictionary_rows(table_list))
-    rows: dict[str, object] = {"dictionary.csv": sum(len(table.columns) for table in table_list)}
+    rows: dict[str, object] = {}
     if book is not None:
         rows["cases.xlsx"] = {name: sheet.rows for name, sheet in open_table.items()}
     else:
@@ -509,9 +562,44 @@ def write_export(
         ]
     else:
         described = rules.described()
+    dictionary_rows = _dictionary_rows(export, table_list, described, stats)
+    _write_dictionary(out_dir / "dictionary.csv", dictionary_rows)
+    rows["dictionary.csv"] = len(dictionary_rows)
     return _manifest(
-        export, out_dir, dictionary, described, done, rows, withheld=stats.withheld_text
+        export,
+        out_dir,
+        dictionary,
+        described,
+        done,
+        rows,
+        withheld=stats.withheld_text,
+        left_out=stats.left_out,
     )
+
+
+class _HeldCases:
+    """The cases an identifiable export holds, written as ExportCase rows in bulk.
+
+    A job that runs again starts over, so each case is held once.
+    """
+
+    BATCH = 2000
+
+    def __init__(self, export: Export):
+        self.export = export
+        self.batch: list[int] = []
+        ExportCase.objects.filter(export=export).delete()
+
+    def add(self, case_id: int) -> None:
+        self.batch.append(case_id)
+        if len(self.batch) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        ExportCase.objects.bulk_create(
+            [ExportCase(export=self.export, case_id=pk) for pk in self.batch]
+        )
+        self.batch = []
 
 
 class _Counted:
@@ -584,7 +672,7 @@ def _shown_options(options: dict) -> dict:
     return {**options, "sites": sorted(site_label(s) for s in chosen)}
 
 
-def _manifest(export, out_dir, dictionary, rules, cases, rows, *, withheld) -> dict:
+def _manifest(export, out_dir, dictionary, rules, cases, rows, *, withheld, left_out=()) -> dict:
     """Describe every file of ``out_dir`` (rows, bytes, SHA-256) and write manifest.json."""
     files = []
     for path in sorted(out_dir.iterdir()):
@@ -602,7 +690,9 @@ def _manifest(export, out_dir, dictionary, rules, cases, rows, *, withheld) -> d
         "registry": "registry3d",
         "registry_version": __version__,
         "export": str(export.code),
+        "title": export.title,
         "kind": export.kind,
+        "identifiable": export.identifiable,
         "format": export.format,
         "site": export.site.code if export.site_id else None,
         "created_at": timezone.now().isoformat(),
@@ -612,6 +702,9 @@ def _manifest(export, out_dir, dictionary, rules, cases, rows, *, withheld) -> d
         "rules": rules,
         "cases": cases,
         "withheld_free_text": withheld,
+        "left_out": [
+            {"element": path, "label": label, "why": why} for path, label, why in left_out
+        ],
         "files": files,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

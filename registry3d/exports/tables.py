@@ -7,10 +7,10 @@ row per item, with the case's ``case_code`` and the item's number). What
 changes between a research and a site export are the :class:`Rules`:
 
 - a research export follows HIPAA Safe Harbor unless an administrator asks
-  otherwise: dates reduced to the year, ages above the top code written as
-  ``90+``, no free text unless asked (and then screened for identifiers),
-  no site case ID or patient key, site codes replaced by stable random
-  labels when asked;
+  for an identifiable export (a limited data set): dates reduced to the
+  year, ages above the top code written as ``90+``, no free text (only an
+  identifiable export holds it, screened for identifiers), no site case ID
+  or patient key, site codes replaced by stable random labels when asked;
 - a site export holds the site's own cases as stored.
 
 The site's CSV and XLSX files are instead one wide row per case in the
@@ -26,6 +26,13 @@ from registry3d.dictionary.spec import Dictionary, Element
 from registry3d.lib.identifiers import find_identifier
 
 WITHHELD = "[withheld: looks like a patient identifier]"
+LEFT_OUT_FREE_TEXT = (
+    "Free text: never in a de-identified export; only an administrator's identifiable "
+    "export (limited data set) holds it, screened."
+)
+LEFT_OUT_IDENTIFIER = (
+    "Identifier: only an administrator's identifiable export (limited data set) holds it."
+)
 
 # The column kinds writers know: how a value is typed in Parquet and written in CSV.
 KINDS = ("text", "int", "float", "bool", "text_list", "int_list", "duration", "year")
@@ -74,11 +81,12 @@ class Rules:
             out.append("Ages of 90 and above are written as 90+ (HIPAA Safe Harbor).")
         out.append(
             {
-                "drop": "Free-text elements are left out. In other typed text (software and "
-                f"material names), values that look like a patient identifier are replaced by "
-                f"{WITHHELD}.",
-                "screen": "Free-text elements are included; in them and in other typed text, "
+                "drop": "Free-text elements (comments) are left out: no free text is ever in a "
+                "de-identified export. In other typed text (software and material names), "
                 f"values that look like a patient identifier are replaced by {WITHHELD}.",
+                "screen": "Free-text elements are included (this leaves HIPAA Safe Harbor); in "
+                "them and in other typed text, values that look like a patient identifier are "
+                f"replaced by {WITHHELD}.",
                 "keep": "Free-text elements are included as stored.",
             }[self.free_text]
         )
@@ -104,6 +112,8 @@ class Stats:
     withheld_text: int = 0
     top_coded: int = 0
     by_table: dict[str, int] = field(default_factory=dict)
+    # (element path, label, why) of what the rules left out of the tables.
+    left_out: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _codes(element: Element) -> str:
@@ -221,7 +231,12 @@ def tables(
             "dictionary_version", "Dictionary version", "text", lambda r: r["dictionary_version"]
         ),
     ]
-    if rules.identifiers:
+    if not rules.identifiers:
+        stats.left_out += [
+            ("case_uid", "Site's case ID", LEFT_OUT_IDENTIFIER),
+            ("patient_key", "Pseudonymous patient key", LEFT_OUT_IDENTIFIER),
+        ]
+    else:
         record[1:1] = [
             Column("case_uid", "Site's case ID", "text", lambda r: r["case_uid"]),
             Column("patient_key", "Pseudonymous patient key", "text", lambda r: r["patient_key"]),
@@ -233,9 +248,15 @@ def tables(
             if element.name not in wanted:
                 continue
             if element.is_group:
-                items = [
-                    c for c in (_element_column(i, rules, stats) for i in element.elements) if c
-                ]
+                items = []
+                for item in element.elements:
+                    column = _element_column(item, rules, stats)
+                    if column is None:
+                        stats.left_out.append(
+                            (f"{element.name}.{item.name}", item.label, LEFT_OUT_FREE_TEXT)
+                        )
+                    else:
+                        items.append(column)
                 key = [
                     Column("case_code", "Case code", "text", lambda r: r["case_code"]),
                     Column(
@@ -249,7 +270,9 @@ def tables(
                 groups.append(Table(element.name, element.label, key + items, element.name))
                 continue
             column = _element_column(element, rules, stats)
-            if column is not None:
+            if column is None:
+                stats.left_out.append((element.name, element.label, LEFT_OUT_FREE_TEXT))
+            else:
                 case_columns.append(column)
     derived = []
     if rules.derived:

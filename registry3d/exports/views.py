@@ -1,4 +1,9 @@
-"""Export pages: research exports for analysts, a site's own export for its managers."""
+"""Export pages: research exports for registry staff, a site's own export for its managers.
+
+Analysts make and see de-identified (Safe Harbor) research exports only; an
+identifiable export (a limited data set) is listed and downloaded by
+registry administrators alone, and answers anyone else 404.
+"""
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
@@ -52,11 +57,15 @@ def research_exports(request):
                     form.add_error(None, problem)
             else:
                 return redirect("export_detail", code=export.code)
-    exports = Export.objects.filter(kind=ExportKind.RESEARCH).select_related("requested_by")[:50]
+    exports = services.research_exports_for(request.user).select_related("requested_by")[:50]
     return render(
         request,
         "exports/research.html",
-        {"form": form, "exports": exports},
+        {
+            "form": form,
+            "exports": exports,
+            "identifiable_fields": ResearchExportForm.IDENTIFIABLE,
+        },
         status=status,
     )
 

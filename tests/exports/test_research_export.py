@@ -164,7 +164,7 @@ def test_site_labels_are_random_and_stable(exportable, tmp_path):
         assert "SITEA" not in text and "SITEB" not in text
 
 
-def test_free_text_is_screened_when_asked(exportable, tmp_path):
+def test_free_text_is_screened_in_an_identifiable_export(exportable, tmp_path):
     # A comment stored before the identifier screen knew its pattern.
     case = submitted(exportable)[4]
     Case.objects.filter(pk=case.pk).update(data={**case.data, "ua_comment": "Seen by Dr Jones"})
@@ -287,11 +287,12 @@ def test_an_analyst_may_not_leave_safe_harbor_and_the_refusal_is_audited(exporta
     for options in (
         services.ResearchOptions(months=True),
         services.ResearchOptions(identifiers=True),
+        services.ResearchOptions(free_text=True),
     ):
         with pytest.raises(ExportRefused, match="Only registry administrators may export"):
             services.request_research_export(world.dan, options)
     refusals = AuditEvent.objects.filter(action="export.refused", actor=world.dan)
-    assert refusals.count() == 2
+    assert refusals.count() == 3
     assert Export.objects.count() == 0
 
 
