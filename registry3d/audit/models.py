@@ -40,7 +40,19 @@ ACTION_WORDS = {
     "dictionary.proposed": "proposed a dictionary version from a REDCap file",
     "dictionary.proposal_accepted": "accepted a proposed dictionary version",
     "case.viewed": "viewed a case's page as registry staff",
+    "export.requested": "asked for an export",
+    "export.downloaded": "downloaded an export",
+    "export.refused": "was refused an export",
 }
+
+# What the accounting of disclosures lists: reads of case pages by registry
+# staff and case data leaving the registry.
+DISCLOSURE_ACTIONS = (
+    "case.viewed",
+    "export.requested",
+    "export.downloaded",
+    "redcap.records_exported",
+)
 
 
 class AuditEvent(models.Model):

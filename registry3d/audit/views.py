@@ -1,10 +1,13 @@
-"""Read-only pages of the audit trail: a site's for its managers, all for admins."""
+"""Read-only pages of the audit trail: a site's for its managers, all for admins, and the
+admins' accounting of disclosures."""
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import render
 
+from registry3d.audit import disclosures as disclosure_list
 from registry3d.audit.models import AuditEvent
 from registry3d.sites.models import SiteRole
 from registry3d.sites.services import get_site_for_user
@@ -35,3 +38,24 @@ def registry_audit(request):
         events = events.filter(action__startswith=action)
     page = _page(request, events)
     return render(request, "audit/trail.html", {"site": None, "page": page, "action": action})
+
+
+@login_required
+def disclosures(request):
+    """Who read or exported which cases, and when: registry admins only (404 for others)."""
+    if not request.user.is_registry_admin:
+        raise Http404("No such page")
+    filters = disclosure_list.Filters.from_query(request.GET)
+    page = Paginator(disclosure_list.events(filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "audit/disclosures.html",
+        {
+            "page": page,
+            "rows": disclosure_list.rows(list(page)),
+            "filters": filters,
+            "query": query.urlencode(),
+        },
+    )
