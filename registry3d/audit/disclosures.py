@@ -3,7 +3,8 @@
 Built from the audit trail, so nothing is recorded twice:
 
 1. The events that disclose case data (:data:`DISCLOSURE_ACTIONS`): reads
-   of case pages by registry staff (``case.viewed``), research and site
+   of case pages by registry staff (``case.viewed``, and ``case.listed``
+   with the case IDs a list page showed), research and site
    exports asked for and downloaded, and records sent through the REDCap
    API.
 2. Filters by site, case, person and period. A case is matched by its own
@@ -24,6 +25,8 @@ from django.db.models import Q, QuerySet
 from registry3d.audit.models import DISCLOSURE_ACTIONS, AuditEvent
 
 SHOWN_CASES = 20
+# Events that send every case of their site (a site's export, REDCap records).
+SITE_EXPORTS = ("export.requested", "export.downloaded", "redcap.records_exported")
 
 
 @dataclass
@@ -79,7 +82,11 @@ def events(filters: Filters) -> QuerySet[AuditEvent]:
         match = Q(object_type="export", object_id__in=_exports_holding([c.pk for c in cases]))
         for case in cases:
             match |= Q(action="case.viewed", site=case.site, object_id=case.case_uid)
-            match |= Q(~Q(action="case.viewed"), site=case.site, at__gte=case.created_at)
+            # Case IDs are letters, digits, - and _: quoted, they match exactly.
+            match |= Q(
+                action="case.listed", site=case.site, changes_json__contains=f'"{case.case_uid}"'
+            )
+            match |= Q(action__in=SITE_EXPORTS, site=case.site, at__gte=case.created_at)
         found = found.filter(match)
     elif filters.site:
         from registry3d.cases.models import Case
@@ -138,6 +145,9 @@ def rows(page_events: list[AuditEvent]) -> list[Row]:
             )
         elif event.action == "case.viewed":
             out.append(Row(event, event.object_id, 1, [], {}))
+        elif event.action == "case.listed":
+            shown = event.changes.get("cases", [])
+            out.append(Row(event, "case list", len(shown), shown[:SHOWN_CASES], {}))
         else:
             out.append(Row(event, "", None, [], event.changes))
     return out

@@ -40,6 +40,7 @@ ACTION_WORDS = {
     "dictionary.proposed": "proposed a dictionary version from a REDCap file",
     "dictionary.proposal_accepted": "accepted a proposed dictionary version",
     "case.viewed": "viewed a case's page as registry staff",
+    "case.listed": "viewed a page of a site's case list as registry staff",
     "export.requested": "asked for an export",
     "export.downloaded": "downloaded an export",
     "export.refused": "was refused an export",
@@ -49,6 +50,7 @@ ACTION_WORDS = {
 # staff and case data leaving the registry.
 DISCLOSURE_ACTIONS = (
     "case.viewed",
+    "case.listed",
     "export.requested",
     "export.downloaded",
     "redcap.records_exported",

@@ -70,30 +70,47 @@ def get_case_for_user(
     Another site's case, or one that does not exist, is a 404 either way; so
     is every case for a registry analyst, who sees aggregates only. A page
     read (``request`` given, GET or HEAD) by registry staff is recorded as
-    ``case.viewed``.
+    ``case.viewed`` (:func:`note_staff_read`).
     """
     site = get_site_for_user(user, site_code, SiteRole.CONTRIBUTOR if write else SiteRole.VIEWER)
     case = Case.objects.filter(site=site, case_uid=case_uid).select_related("site").first()
     if case is None:
         raise Http404("No such case")
     if request is not None and request.method in ("GET", "HEAD"):
-        note_staff_read(user, case, request)
+        note_staff_read(user, site, [case.case_uid], request)
     return case
 
 
-def note_staff_read(user, case: Case, request: HttpRequest | None = None) -> None:
-    """Record a read of the case by registry staff, for the accounting of disclosures.
+def note_staff_read(
+    user, site: Site, case_uids: list[str], request: HttpRequest | None = None, *, listed=False
+) -> None:
+    """Record a read of case pages by registry staff, for the accounting of disclosures.
 
-    Only who, when, the site and the case ID: never a value of the case.
+    A case's page is ``case.viewed`` (its case ID the object); a page of the
+    site's case list is ``case.listed`` with the case IDs it showed. Only
+    who, when, the site and case IDs: never a value of a case.
     """
-    if reads_as_registry_staff(user, case.site):
+    if not reads_as_registry_staff(user, site):
+        return
+    if listed:
+        record(
+            "case.listed",
+            actor=user,
+            request=request,
+            site=site,
+            object_type="site",
+            object_id=site.code,
+            changes={"cases": case_uids},
+        )
+        return
+    for case_uid in case_uids:
         record(
             "case.viewed",
             actor=user,
             request=request,
-            site=case.site,
+            site=site,
             object_type="case",
-            object_id=case.case_uid,
+            object_id=case_uid,
         )
 
 

@@ -66,6 +66,7 @@ def case_list(request, code):
     page = Paginator(cases.order_by("-updated_at", "-id"), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    services.note_staff_read(request.user, site, [c.case_uid for c in page], request, listed=True)
     years = sorted(
         {m[:4] for m in Case.objects.filter(site=site).values_list("case_month", flat=True) if m},
         reverse=True,

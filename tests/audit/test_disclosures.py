@@ -74,6 +74,11 @@ def test_who_received_a_case(disclosed, world):
     assert str(identifiable.code) in export_codes(page)
     assert str(safe.code) not in export_codes(page)
     assert "Export of SITEA&#x27;s own cases" in page
+    # A read of the site's case list that showed the case is a disclosure too.
+    with time_machine.travel("2027-01-05 10:00Z"):
+        assert client_for(world.ada).get("/sites/SITEA/cases/").status_code == 200
+    page = client.get(f"/audit/disclosures/?case={case.case_uid}").content.decode()
+    assert rows(page).count("case.listed") == 1
     # A case of another site was neither read nor in a site export.
     other = next(c for c in disclosed_cases(world) if c.site.code == "SITEB")
     page = client.get(f"/audit/disclosures/?case={other.case_uid}").content.decode()

@@ -122,3 +122,13 @@ def test_an_admins_read_of_a_case_is_recorded_once_without_its_values(world, cas
     # A missing case records nothing.
     assert client.get("/sites/SITEA/cases/NOPE/").status_code == 404
     assert viewed.count() == 2
+
+
+def test_an_admins_read_of_the_case_list_records_the_case_ids_it_showed(world, case_a):
+    assert client_for(world.ada).get("/sites/SITEA/cases/").status_code == 200
+    listed = AuditEvent.objects.get(action="case.listed")
+    assert (listed.actor, listed.site, listed.object_id) == (world.ada, world.site_a, "SITEA")
+    assert listed.changes == {"cases": ["ACCESS-1"]}
+    # The site's own people read their list unrecorded.
+    assert client_for(world.bob).get("/sites/SITEA/cases/").status_code == 200
+    assert AuditEvent.objects.filter(action="case.listed").count() == 1
