@@ -845,7 +845,7 @@ def mesh_measure(file, object_type):
 
 @main.group()
 def case():
-    """Show and withdraw cases."""
+    """Show, withdraw and redact cases."""
 
 
 def _find_case(site_code: str, case_uid: str):
@@ -914,6 +914,36 @@ def case_withdraw(site_code, case_uid, reason):
     except CaseError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"withdrew {withdrawn.site.code}/{withdrawn.case_uid} (version {withdrawn.version})")
+
+
+@case.command("redact")
+@click.argument("site_code", metavar="SITE")
+@click.argument("case_uid")
+@click.option(
+    "--element",
+    "path",
+    required=True,
+    help="The text to remove: ua_comment, anatomic_parts[2].comment or withdrawn_reason.",
+)
+@click.option(
+    "--reason", required=True, help="Why it is removed; no patient details, not the value."
+)
+@needs_django
+def case_redact(site_code, case_uid, path, reason):
+    """Replace a text value with [redacted] in case CASE_UID of SITE and all its versions."""
+    from registry3d.cases.errors import CaseError
+    from registry3d.cases.redaction import redact_case
+
+    found = _find_case(site_code, case_uid)
+    try:
+        done = redact_case(found, path, reason)
+    except CaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    versions = ", ".join(str(v) for v in done.versions) or "none"
+    click.echo(
+        f"redacted {done.element} in {done.case.site.code}/{done.case.case_uid} "
+        f"(versions {versions})"
+    )
 
 
 @main.command()

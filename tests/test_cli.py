@@ -36,6 +36,7 @@ def test_every_command_has_help():
         ["case"],
         ["case", "show"],
         ["case", "withdraw"],
+        ["case", "redact"],
         ["pseudonymize"],
         ["dicom"],
         ["dicom", "read"],

@@ -39,6 +39,7 @@ ACTION_WORDS = {
     "redcap.records_exported": "exported records through the REDCap API",
     "dictionary.proposed": "proposed a dictionary version from a REDCap file",
     "dictionary.proposal_accepted": "accepted a proposed dictionary version",
+    "case.redacted": "redacted a value in a case",
 }
 
 
