@@ -1101,7 +1101,7 @@ def dictionary_from_redcap(file, out):
 
 @main.group()
 def audit():
-    """Check the audit trail."""
+    """Check the audit trail, and take old case values out of it."""
 
 
 @audit.command("verify")
@@ -1123,6 +1123,41 @@ def audit_verify():
         )
         sys.exit(1)
     click.echo(f"Audit trail intact: {report.checked} events verified.")
+    for rebase in report.rebases:
+        click.echo(
+            f"Re-based at #{rebase['seq']} ({rebase['at']:%Y-%m-%d %H:%M} UTC, "
+            f"{rebase['by'] or 'system'}): events from #{rebase['from_seq']} were rewritten "
+            f"to hold digests instead of case values; the head before was "
+            f"#{rebase['old_head_seq']} {rebase['old_head_hash']}."
+        )
+
+
+@audit.command("scrub-values")
+@click.option("--yes", is_flag=True, help="Do it; without it, nothing is changed.")
+@needs_django
+def audit_scrub_values(yes):
+    """Replace case values in events recorded before digests, re-basing the chain once.
+
+    Events written before the trail held keyed digests copied case values
+    (comments, withdrawal reasons, answers) into it. This rewrites them to
+    digests, hashes the chain again from the first one, and records an
+    audit.rebased event with the head before; 'audit verify' reports it.
+    Backups taken before keep the old chain.
+    """
+    from registry3d.audit.scrub import scrub_values
+
+    if not yes:
+        raise click.ClickException(
+            "This rewrites old audit events and re-bases the chain; run it again with --yes"
+        )
+    done = scrub_values()
+    if done.event is None:
+        click.echo("No audit event holds case values; nothing changed.")
+        return
+    click.echo(
+        f"Rewrote {done.rewritten} events from #{done.first_seq} to hold digests; "
+        f"hashed {done.rehashed} again; recorded the re-base as #{done.event.seq}."
+    )
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -32,6 +32,7 @@ def test_every_command_has_help():
         ["token", "revoke"],
         ["audit"],
         ["audit", "verify"],
+        ["audit", "scrub-values"],
         ["import"],
         ["case"],
         ["case", "show"],

@@ -40,6 +40,7 @@ ACTION_WORDS = {
     "dictionary.proposed": "proposed a dictionary version from a REDCap file",
     "dictionary.proposal_accepted": "accepted a proposed dictionary version",
     "case.redacted": "redacted a value in a case",
+    "audit.rebased": "replaced case values in old events with digests (the chain was re-based)",
 }
 
 
