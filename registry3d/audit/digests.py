@@ -40,22 +40,42 @@ def _key(configured: str, var_dir: str) -> bytes:
     return hmac.new(pseudonym._master_secret(), DIGEST_LABEL, hashlib.sha256).digest()
 
 
+@lru_cache(maxsize=4)
+def _keyed(key: bytes):
+    """An HMAC with the key already taken in; each digest starts from a copy."""
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
 def digest_key() -> bytes:
     """Return the audit digest key, derived from the pseudonym secret and never stored."""
     return _key(settings.REGISTRY3D_PSEUDONYM_KEY or "", str(settings.VAR_DIR))
+
+
+def _plain(value: Any) -> bool:
+    """Whether orjson writes the value exactly as canonical_json does (no floats)."""
+    kind = type(value)
+    if kind is str or kind is bool:
+        return True
+    if kind is int:
+        return -(2**63) <= value < 2**64
+    if kind is list:
+        return all(type(v) is str for v in value)
+    return False
 
 
 def digest(value: Any, key: bytes | None = None) -> str | None:
     """Return the keyed digest of one value (16 hexadecimal characters); None for None."""
     if value is None:
         return None
-    # Text and whole numbers, most values, through orjson: the same text as
-    # canonical_json, several times faster (one digest per changed value).
-    if type(value) is str or (type(value) is int and -(2**63) <= value < 2**64):
+    # Most values through orjson: the same text as canonical_json, several
+    # times faster (a new case has a digest for each of its values).
+    if _plain(value):
         text = orjson.dumps(value)
     else:
         text = canonical_json(value).encode("utf-8")
-    return hmac.new(key or digest_key(), text, hashlib.sha256).hexdigest()[:DIGEST_LENGTH]
+    mac = _keyed(key or digest_key()).copy()
+    mac.update(text)
+    return mac.hexdigest()[:DIGEST_LENGTH]
 
 
 def digest_changes(changes: dict) -> dict:
