@@ -15,6 +15,9 @@ A case keeps every version, so a value once saved stays in its history.
 The audit trail holds only keyed digests of values (see
 :mod:`registry3d.audit.digests`), so it needs no change. Only text is
 redacted: a coded, numeric or checked value is corrected by editing the case.
+Every value the path held is replaced, not only the current one; a path into
+a group (``anatomic_parts[2].comment``) means that item number in each
+version.
 """
 
 import re

@@ -650,9 +650,10 @@ def save_cases_bulk(
     is not changed, a submitted one stays submitted, the same content makes
     no new version), but the rows are written with a few multi-row inserts
     (on PostgreSQL, new cases and their first versions with COPY) and one
-    audit event names every case of the batch, which keeps a large import
-    fast. Validation happens before, in the caller, with :func:`validate`,
-    so rows reach here only when they are valid.
+    audit event names every case of the batch and its version (never a
+    value), which keeps a large import fast. Validation happens before, in
+    the caller, with :func:`validate`, so rows reach here only when they are
+    valid.
     """
     result = BulkResult()
     now = timezone.now()
