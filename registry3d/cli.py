@@ -862,7 +862,7 @@ def mesh_measure(file, object_type):
 
 @main.group()
 def case():
-    """Show and withdraw cases."""
+    """Show, withdraw and redact cases."""
 
 
 def _find_case(site_code: str, case_uid: str):
@@ -931,6 +931,36 @@ def case_withdraw(site_code, case_uid, reason):
     except CaseError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"withdrew {withdrawn.site.code}/{withdrawn.case_uid} (version {withdrawn.version})")
+
+
+@case.command("redact")
+@click.argument("site_code", metavar="SITE")
+@click.argument("case_uid")
+@click.option(
+    "--element",
+    "path",
+    required=True,
+    help="The text to remove: ua_comment, anatomic_parts[2].comment or withdrawn_reason.",
+)
+@click.option(
+    "--reason", required=True, help="Why it is removed; no patient details, not the value."
+)
+@needs_django
+def case_redact(site_code, case_uid, path, reason):
+    """Replace a text value with [redacted] in case CASE_UID of SITE and all its versions."""
+    from registry3d.cases.errors import CaseError
+    from registry3d.cases.redaction import redact_case
+
+    found = _find_case(site_code, case_uid)
+    try:
+        done = redact_case(found, path, reason)
+    except CaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    versions = ", ".join(str(v) for v in done.versions) or "none"
+    click.echo(
+        f"redacted {done.element} in {done.case.site.code}/{done.case.case_uid} "
+        f"(versions {versions})"
+    )
 
 
 @main.command()
@@ -1088,7 +1118,7 @@ def dictionary_from_redcap(file, out):
 
 @main.group()
 def audit():
-    """Check the audit trail."""
+    """Check the audit trail, and take old case values out of it."""
 
 
 @audit.command("verify")
@@ -1110,6 +1140,41 @@ def audit_verify():
         )
         sys.exit(1)
     click.echo(f"Audit trail intact: {report.checked} events verified.")
+    for rebase in report.rebases:
+        click.echo(
+            f"Re-based at #{rebase['seq']} ({rebase['at']:%Y-%m-%d %H:%M} UTC, "
+            f"{rebase['by'] or 'system'}): events from #{rebase['from_seq']} were rewritten "
+            f"to hold digests instead of case values; the head before was "
+            f"#{rebase['old_head_seq']} {rebase['old_head_hash']}."
+        )
+
+
+@audit.command("scrub-values")
+@click.option("--yes", is_flag=True, help="Do it; without it, nothing is changed.")
+@needs_django
+def audit_scrub_values(yes):
+    """Replace case values in events recorded before digests, re-basing the chain once.
+
+    Events written before the trail held keyed digests copied case values
+    (comments, withdrawal reasons, answers) into it. This rewrites them to
+    digests, hashes the chain again from the first one, and records an
+    audit.rebased event with the head before; 'audit verify' reports it.
+    Backups taken before keep the old chain.
+    """
+    from registry3d.audit.scrub import scrub_values
+
+    if not yes:
+        raise click.ClickException(
+            "This rewrites old audit events and re-bases the chain; run it again with --yes"
+        )
+    done = scrub_values()
+    if done.event is None:
+        click.echo("No audit event holds case values; nothing changed.")
+        return
+    click.echo(
+        f"Rewrote {done.rewritten} events from #{done.first_seq} to hold digests; "
+        f"hashed {done.rehashed} again; recorded the re-base as #{done.event.seq}."
+    )
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -25,6 +25,7 @@ urlpatterns = [
     path("sites/", include("registry3d.sites.urls")),
     path("audit/", audit_views.registry_audit, name="registry_audit"),
     path("audit/disclosures/", audit_views.disclosures, name="disclosures"),
+    path("audit/redact/", audit_views.case_redact, name="case_redact"),
     path("dictionary/", include("registry3d.dictionary.urls")),
     path("q/<str:token>/", questionnaire_views.link, name="questionnaire_link"),
     path("questionnaires/", include("registry3d.questionnaires.urls")),

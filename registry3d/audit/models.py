@@ -44,6 +44,8 @@ ACTION_WORDS = {
     "export.requested": "asked for an export",
     "export.downloaded": "downloaded an export",
     "export.refused": "was refused an export",
+    "case.redacted": "redacted a value in a case",
+    "audit.rebased": "replaced case values in old events with digests (the chain was re-based)",
 }
 
 # What the accounting of disclosures lists: reads of case pages by registry

@@ -8,7 +8,7 @@ import contextvars
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
@@ -268,6 +268,9 @@ class ChainReport:
     ok: bool
     broken_seq: int | None = None
     reason: str = ""
+    # Each re-base of the chain (``audit scrub-values``): its event's number,
+    # the first event it rewrote, and the head's number and hash before.
+    rebases: list[dict] = field(default_factory=list)
 
 
 def verify_chain(batch_size: int = 2000) -> ChainReport:
@@ -285,6 +288,7 @@ def verify_chain(batch_size: int = 2000) -> ChainReport:
     expected_seq = 1
     checked = 0
     last_seq = 0
+    rebases: list[dict] = []
     while True:
         events = AuditEvent.objects.filter(seq__gte=expected_seq).order_by("seq")
         if head_seq is not None:
@@ -314,6 +318,8 @@ def verify_chain(batch_size: int = 2000) -> ChainReport:
                     event.seq,
                     f"event #{event.seq} ({event.action}) was changed after it was recorded",
                 )
+            if event.action == "audit.rebased":
+                rebases.append(_rebase(event))
             prev_hash = event.hash
             expected_seq += 1
             last_seq = event.seq
@@ -326,4 +332,17 @@ def verify_chain(batch_size: int = 2000) -> ChainReport:
             f"the trail ends at #{last_seq} but #{head.seq} was recorded; "
             "events were removed from the end",
         )
-    return ChainReport(checked, True)
+    return ChainReport(checked, True, rebases=rebases)
+
+
+def _rebase(event: AuditEvent) -> dict:
+    changes = event.changes
+    old_head = changes.get("old_head") or {}
+    return {
+        "seq": event.seq,
+        "at": event.at,
+        "by": event.actor_label,
+        "from_seq": changes.get("from_seq"),
+        "old_head_seq": old_head.get("seq"),
+        "old_head_hash": old_head.get("hash"),
+    }

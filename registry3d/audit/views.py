@@ -1,14 +1,20 @@
-"""Read-only pages of the audit trail: a site's for its managers, all for admins, and the
-admins' accounting of disclosures."""
+"""Pages of the audit trail: a site's for its managers, all for admins, the
+admins' accounting of disclosures, and redaction."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from registry3d.audit import disclosures as disclosure_list
+from registry3d.audit.forms import RedactionForm
 from registry3d.audit.models import AuditEvent
+from registry3d.cases.errors import CaseError
+from registry3d.cases.models import Case
+from registry3d.cases.redaction import redact_case
 from registry3d.sites.models import SiteRole
 from registry3d.sites.services import get_site_for_user
 
@@ -59,3 +65,39 @@ def disclosures(request):
             "query": query.urlencode(),
         },
     )
+
+
+@login_required
+def case_redact(request):
+    """Remove a text value from a case and its history: registry administrators only.
+
+    Everybody else, analysts and site managers included, gets a 404: the
+    page does not exist for them.
+    """
+    if not request.user.is_registry_admin:
+        raise Http404("No such page")
+    if request.method != "POST":
+        initial = {"site": request.GET.get("site", ""), "case_uid": request.GET.get("case", "")}
+        return render(request, "audit/redact.html", {"form": RedactionForm(initial=initial)})
+    form = RedactionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        case = Case.objects.filter(site__code=data["site"], case_uid=data["case_uid"]).first()
+        if case is None:
+            form.add_error("case_uid", f"{data['site']} has no case {data['case_uid']}")
+        else:
+            try:
+                done = redact_case(
+                    case, data["element"], data["reason"], actor=request.user, request=request
+                )
+            except CaseError as exc:
+                form.add_error("element", str(exc))
+            else:
+                versions = ", ".join(str(v) for v in done.versions) or "none"
+                messages.success(
+                    request,
+                    f"Redacted {done.element} in {case.site.code}/{case.case_uid} "
+                    f"(versions {versions}).",
+                )
+                return redirect(reverse("case_redact"))
+    return render(request, "audit/redact.html", {"form": form}, status=400)

@@ -31,3 +31,7 @@ class CaseExists(CaseError):
 
 class NotAllowed(CaseError):
     """Raised when a change is not possible in the case's state (e.g. withdrawn)."""
+
+
+class RedactionRefused(CaseError):
+    """Raised when a redaction names no text value of the case, or gives no usable reason."""

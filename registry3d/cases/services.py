@@ -9,7 +9,10 @@ Every change goes through :func:`save_case` or :func:`withdraw_case`, which
    do nothing at all when nothing changed (so the same request twice is one
    version);
 3. store the new version, its history row with what changed, and the audit
-   event, in one transaction.
+   event, in one transaction. The version keeps the values; the event names
+   the changed elements with keyed digests of their values
+   (:mod:`registry3d.audit.digests`), so nothing typed into a case is in the
+   trail, which cannot be edited.
 """
 
 import json
@@ -23,6 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
+from registry3d.audit.digests import digest, digest_changes
 from registry3d.audit.services import (
     append,
     append_sql,
@@ -399,7 +403,7 @@ def _create(site, case_uid, data, status, patient_key, dictionary_version, actor
         changes={
             "version": 1,
             "status": status,
-            "elements": first_changes(data),
+            "elements": digest_changes(first_changes(data)),
             **({"note": note} if note else {}),
         },
     )
@@ -501,7 +505,7 @@ def _update(
         changes={
             "version": case.version,
             "status": status,
-            "elements": changes,
+            "elements": digest_changes(changes),
             **({"note": note} if note else {}),
         },
     )
@@ -598,7 +602,7 @@ def withdraw_case(
             changes={
                 "version": case.version,
                 "status": [old_status, "withdrawn"],
-                "reason": reason,
+                "reason": digest(reason),
             },
         )
     return case
@@ -691,9 +695,10 @@ def save_cases_bulk(
     is not changed, a submitted one stays submitted, the same content makes
     no new version), but the rows are written with a few multi-row inserts
     (on PostgreSQL, new cases and their first versions with COPY) and one
-    audit event names every case of the batch, which keeps a large import
-    fast. Validation happens before, in the caller, with :func:`validate`,
-    so rows reach here only when they are valid.
+    audit event names every case of the batch and its version (never a
+    value), which keeps a large import fast. Validation happens before, in
+    the caller, with :func:`validate`, so rows reach here only when they are
+    valid.
     """
     result = BulkResult()
     now = timezone.now()

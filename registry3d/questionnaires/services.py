@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from registry3d.accounts.services import absolute_url
 from registry3d.accounts.tasks import send_email
+from registry3d.audit.digests import digest_values
 from registry3d.audit.services import record
 from registry3d.cases import services as cases
 from registry3d.cases.errors import InvalidCase, NotAllowed
@@ -358,7 +359,7 @@ def answer(
                 request=request,
                 actor=user if user is not None and user.is_authenticated else None,
                 actor_label="" if user is not None and user.is_authenticated else "physician link",
-                changes={"answers": answers, **outcome},
+                changes={"answers": digest_values(answers), **outcome},
             )
     except IntegrityError:
         return "already"  # the other tab's answers were stored first

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from registry3d.audit.models import AuditEvent
-from registry3d.cases.models import Case
+from registry3d.cases.models import Case, CaseVersion
 from registry3d.dictionary import registry
 from registry3d.lib.ratelimit import token_write_wait
 from registry3d.redcap import services
@@ -234,8 +234,13 @@ LOG_ACTIONS = {
 }
 
 
-def _details(event: AuditEvent) -> str:
-    changes = json.loads(event.changes_json or "{}")
+def _details(event: AuditEvent, version: CaseVersion | None) -> str:
+    """The log's details: the status from the event, the values from the case's version.
+
+    The audit trail holds digests of the values, never the values; the
+    site's own versions hold them (and, after a redaction, its marker).
+    """
+    changes = event.changes
     parts = []
     if event.action in ("case.submitted", "case.withdrawn") or "status" in changes:
         status = changes.get("status")
@@ -243,15 +248,27 @@ def _details(event: AuditEvent) -> str:
             status = status[-1]
         if status:
             parts.append(f"status = '{status}'")
-    for path, values in (changes.get("elements") or {}).items():
-        if path == "patient_key":
-            continue  # not part of a REDCap record, and never shown
+    for path, values in (version.changed if version is not None else {}).items():
+        if path in ("patient_key", "status"):
+            continue  # not part of a REDCap record, and never shown; the status is above
         new = values[-1] if isinstance(values, list) else values
         shown = "" if new is None else (json.dumps(new) if isinstance(new, list) else str(new))
         parts.append(f"{path} = '{shown}'")
-    if changes.get("reason"):
-        parts.append(f"reason = '{changes['reason']}'")
+    if event.action == "case.withdrawn" and version is not None and version.note:
+        parts.append(f"reason = '{version.note}'")
     return ", ".join(parts)
+
+
+def _versions_of(site, events: list[AuditEvent]) -> dict[tuple[str, int], CaseVersion]:
+    """The case versions the events made, by (case ID, version), in one query."""
+    uids = {e.object_id for e in events}
+    numbers = {e.changes.get("version") for e in events} - {None}
+    if not uids or not numbers:
+        return {}
+    found = CaseVersion.objects.filter(
+        site=site, case__site=site, case__case_uid__in=uids, version__in=numbers
+    ).select_related("case")
+    return {(v.case.case_uid, v.version): v for v in found}
 
 
 def _moment(key: str, text: str) -> datetime:
@@ -284,7 +301,9 @@ def log(request, token, params):
         # Only changes to records are in this log (no designs, users or locks).
         events = events.none()
     rows = []
-    for event in events[:10000]:
+    events = list(events[:10000])
+    versions = _versions_of(token.site, events)
+    for event in events:
         action = LOG_ACTIONS[event.action]
         if event.action == "case.submitted" and event.changes.get("version") == 1:
             action = "Create record"
@@ -297,7 +316,9 @@ def log(request, token, params):
                 "timestamp": timezone.localtime(event.at).strftime(LOG_TIME),
                 "username": event.actor_label,
                 "action": f"{action} {event.object_id}",
-                "details": _details(event),
+                "details": _details(
+                    event, versions.get((event.object_id, event.changes.get("version")))
+                ),
             }
         )
     return _table(rows, ["timestamp", "username", "action", "details"], fmt)

@@ -52,3 +52,23 @@ def test_the_site_home_tells_managers_recent_activity_in_words(world):
     assert "added a member (bob@a.example.org)" in page
     # Viewers do not see who did what.
     assert "added a printer" not in client_for(world.bob).get("/sites/SITEA/").content.decode()
+
+
+def test_the_trail_pages_show_digests_of_case_values_never_the_values(world):
+    from registry3d.audit.digests import digest
+    from registry3d.audit.models import AuditEvent
+    from registry3d.cases import services
+
+    comment = "Reviewed with Jane Roe"
+    services.save_case(
+        world.site_a,
+        case_uid="T-1",
+        data={"anatomic_parts": [{"region": "head", "structure": "bone", "comment": comment}]},
+    )
+    event = AuditEvent.objects.get(object_id="T-1")
+    for user, path in ((world.mona, "/sites/SITEA/audit/"), (world.ada, "/audit/?action=case.")):
+        page = client_for(user).get(path).content.decode()
+        assert digest(comment) in page and comment not in page
+    admin = client_for(world.ada).get(f"/admin/audit/auditevent/{event.pk}/change/")
+    assert admin.status_code == 200
+    assert comment not in admin.content.decode()

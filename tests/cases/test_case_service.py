@@ -2,6 +2,7 @@
 
 import pytest
 
+from registry3d.audit.digests import digest, digest_changes
 from registry3d.audit.models import AuditEvent
 from registry3d.audit.services import verify_chain
 from registry3d.cases import services
@@ -38,7 +39,9 @@ def test_a_case_is_created_with_its_version_history_and_audit(world, printers):
     assert version.changed == services.differences({}, case.data)
     event = AuditEvent.objects.get(action="case.submitted")
     assert (event.object_id, event.site, event.actor) == ("C-1", world.site_a, world.alice)
-    assert event.changes["elements"]["sex"] == [None, case.data["sex"]]
+    # The trail names the element with a keyed digest, never the value.
+    assert event.changes["elements"]["sex"] == [None, digest(case.data["sex"])]
+    assert set(event.changes["elements"]) == set(version.changed)
 
 
 def test_the_same_content_twice_is_one_version(world, printers):
@@ -58,7 +61,7 @@ def test_a_change_is_a_new_version_recording_what_changed(world, printers):
     latest = CaseVersion.objects.get(case=result.case, version=2)
     assert latest.changes == {"age_years": [data["age_years"], data["age_years"] + 1]}
     event = AuditEvent.objects.get(action="case.updated")
-    assert event.changes["elements"] == latest.changes
+    assert event.changes["elements"] == digest_changes(latest.changes)
     assert verify_chain().ok is True
 
 
@@ -205,5 +208,5 @@ def test_a_new_case_is_stored_whole_with_its_version_and_event(world, printers):
     version = CaseVersion.objects.get(case=stored)
     assert (version.version, version.data, version.changed_by) == (1, stored.data, world.alice)
     event = AuditEvent.objects.get(object_id="C-9")
-    assert event.changes["elements"]["age_years"] == [None, stored.data["age_years"]]
+    assert event.changes["elements"]["age_years"] == [None, digest(stored.data["age_years"])]
     assert data["object_type"] == stored.object_type
