@@ -8,6 +8,15 @@ the institution: no names, IDs, birth dates, accession numbers, UIDs (the
 series UID only as a keyed hash, for de-duplication), institution or
 free-text comments; of the dates, only the study year.
 
+The few text attributes it does return (modality, manufacturer, scanner
+model, body part, series description) are typed at the scanner and can
+hold anything, so each goes through the identifier screen: one that looks
+like an identifier is returned as null, and the series' ``withheld`` names
+the attribute and the kind ("series_description: looks like a person's
+name"), never the value. The names of the input, of files in a folder and of
+ZIP members are screened too, and replaced in messages by
+``[file name withheld]``.
+
 Hostile input is refused before it costs memory or time:
 
 1. A ZIP is checked from its directory before any member is read: the
@@ -43,6 +52,9 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID
 from typing_extensions import TypedDict  # pydantic (the API's schemas) needs this one
 
+from registry3d.intake import names
+from registry3d.lib.identifiers import find_identifier
+
 logger = logging.getLogger(__name__)
 
 KB = 1024
@@ -70,6 +82,10 @@ CARDIAC_BODY_PARTS = {"HEART", "CORONARYARTERY", "CARDIAC"}
 ANGIO_WORDS = {"cta", "mra", "angio", "angiography", "runoff", "tof"}
 ECHO_WORDS = {"echo", "echocardiography", "echocardiogram", "tte", "tee"}
 IV_ROUTES = {"IV", "I.V.", "INTRAVENOUS", "INTRAVENOUS ROUTE", "INTRAVASCULAR"}
+
+# The text attributes a summary returns, each screened for identifiers.
+TEXT_FIELDS = ("modality", "manufacturer", "model", "body_part", "series_description")
+WITHHELD_NAME = "[file name withheld]"
 
 
 class DicomError(Exception):
@@ -112,6 +128,7 @@ class SeriesSummary(TypedDict):
     files: int
     exam_year: int | None
     varies: list[str]
+    withheld: list[str]
     suggested_imaging_item: ImagingItem
 
 
@@ -149,17 +166,17 @@ def read_dicom(
         max_files=max_files,
     )
     if isinstance(source, bytes | bytearray | memoryview):
-        return _read_stream(io.BytesIO(source), name or "upload", limits)
+        return _read_stream(io.BytesIO(source), _shown(name or "upload"), limits)
     if isinstance(source, str | os.PathLike):
         path = Path(source)
-        label = name or str(path)
+        label = _shown(name or str(path))
         if path.is_dir():
             return _read_folder(path, label, limits)
         if not path.is_file():
             raise DicomError(f"{label}: no such file or folder")
         with _open(path, label) as handle:
             return _read_stream(handle, label, limits)
-    return _read_stream(source, name or "upload", limits)
+    return _read_stream(source, _shown(name or "upload"), limits)
 
 
 # --- Files, folders and ZIPs ----------------------------------------------------
@@ -210,7 +227,7 @@ def _read_folder(folder: Path, label: str, limits: Limits) -> DicomSummary:
     seen = 0
 
     def refuse(exc: OSError) -> None:
-        raise DicomError(f"{exc.filename}: cannot be read ({exc.strerror})")
+        raise DicomError(f"{_shown(str(exc.filename))}: cannot be read ({exc.strerror})")
 
     for root, dirs, files in os.walk(folder, onerror=refuse):
         dirs.sort()
@@ -225,13 +242,14 @@ def _read_folder(folder: Path, label: str, limits: Limits) -> DicomSummary:
             if not path.is_file():  # a FIFO or a broken link would block or fail
                 collector.skipped += 1
                 continue
-            with _open(path, str(path)) as handle:
+            shown = _shown(str(path))
+            with _open(path, shown) as handle:
                 if not _looks_like_dicom(handle):
-                    logger.debug("%s: not DICOM, skipped", path)
+                    logger.debug("%s: not DICOM, skipped", shown)
                     collector.skipped += 1
                     continue
                 size = os.fstat(handle.fileno()).st_size
-                collector.add(_read_file(handle, str(path), size, limits))
+                collector.add(_read_file(handle, shown, size, limits))
     return collector.summary("folder", label, "folder")
 
 
@@ -331,7 +349,9 @@ def _unsafe_name(name: str) -> bool:
 
 
 def _shown(name: str) -> str:
-    """A member name safe for a one-line message."""
+    """A file or member name safe for a one-line message, unless it looks like an identifier."""
+    if names.find_identifier_in_file_name(name) is not None:
+        return WITHHELD_NAME
     text = "".join(c if c.isprintable() else "?" for c in name)
     return text if len(text) <= 200 else text[:200] + "…"
 
@@ -764,16 +784,12 @@ def _summarise(series_uid: str | None, series: _Series) -> SeriesSummary:
             if key in FIELDS:
                 varies.append(key)
     spacing = agreed["pixel_spacing_mm"]
+    withheld = _withhold_identifiers(agreed)
     summary: SeriesSummary = {
         "fingerprint": series_fingerprint(series_uid) if series_uid else None,
         "series_number": agreed["series_number"],
         "modality": agreed["modality"],
-        "suggested_modality": suggest_modality(
-            agreed["modality"],
-            agreed["contrast"],
-            agreed["series_description"],
-            agreed["body_part"],
-        ),
+        "suggested_modality": agreed["suggested_modality"],
         "manufacturer": agreed["manufacturer"],
         "model": agreed["model"],
         "slice_thickness_mm": agreed["slice_thickness_mm"],
@@ -787,6 +803,7 @@ def _summarise(series_uid: str | None, series: _Series) -> SeriesSummary:
         "files": series.files,
         "exam_year": agreed["exam_year"],
         "varies": sorted(varies),
+        "withheld": withheld,
         "suggested_imaging_item": {},
     }
     summary["suggested_imaging_item"] = _imaging_item(
@@ -796,6 +813,26 @@ def _summarise(series_uid: str | None, series: _Series) -> SeriesSummary:
         summary["slice_thickness_mm"],
     )
     return summary
+
+
+def _withhold_identifiers(agreed: dict) -> list[str]:
+    """Set each text attribute that looks like an identifier to None; say which and why.
+
+    The modality is suggested from the description and body part first
+    (``suggest_modality`` gives a code, never the text), so a withheld
+    description still helps the suggestion.
+    """
+    withheld = []
+    agreed["suggested_modality"] = suggest_modality(
+        agreed["modality"], agreed["contrast"], agreed["series_description"], agreed["body_part"]
+    )
+    for key in TEXT_FIELDS:
+        value = agreed.get(key)
+        kind = find_identifier(value) if isinstance(value, str) else None
+        if kind is not None:
+            agreed[key] = None
+            withheld.append(f"{key}: looks like {kind}")
+    return withheld
 
 
 def _words(text: str | None) -> set[str]:
