@@ -78,7 +78,7 @@ def test_a_kept_file_is_stored_once_by_content_and_comes_back_whole(world, tmp_p
     download = Client(HTTP_AUTHORIZATION=f"Bearer {read}").get(f"/api/v1/intake/models/{kept.code}")
     assert download.status_code == 200
     assert b"".join(download.streaming_content) == content
-    assert download["Content-Disposition"] == 'attachment; filename="heart.stl"'
+    assert download["Content-Disposition"] == f'attachment; filename="{kept.code}.stl"'
 
 
 def test_a_file_over_the_limit_is_measured_not_kept(world, tmp_path, settings):
