@@ -51,6 +51,7 @@ from registry3d.dictionary.validation import Problem
 from registry3d.dictionary.versions import fingerprints
 from registry3d.intake import names
 from registry3d.intake.models import Import, ImportMode, ImportProblem, ImportStatus
+from registry3d.lib import identifiers
 from registry3d.sites.models import Printer
 
 BATCH_SIZE = 1000
@@ -152,6 +153,14 @@ def shown_file_name(name: str) -> str:
     return shown
 
 
+def shown_column(number: int, header: str) -> str:
+    """A column's header as it may be stored or shown: one that looks like an
+    identifier is ``column <number> (name withheld)``."""
+    if identifiers.find_identifier(header) is None:
+        return header
+    return f"column {number} (name withheld)"
+
+
 def store_upload(site_code: str, name: str, chunks) -> tuple[Path, str]:
     """Keep an uploaded file under var/imports; return its path and SHA-256.
 
@@ -185,7 +194,8 @@ def store_readable_upload(site_code: str, name: str, chunks) -> tuple[Path, str]
         table = open_table(path, name)
         reader = FlatReader(registry.current().dictionary)
         if "case_uid" not in {reader.column_name(c) for c in table.columns if c}:
-            found = ", ".join(repr(c[:40]) for c in table.columns[:5] if c) or "none"
+            shown = [shown_column(n, c)[:40] for n, c in enumerate(table.columns[:5], 1) if c]
+            found = ", ".join(repr(c) for c in shown) or "none"
             raise ImportError_(
                 f"{name}: the header row has no case_uid column (its columns: {found}); "
                 "name the columns as the import template does"
@@ -241,8 +251,8 @@ class _Rows:
         self.reader = FlatReader(self.dictionary)
         self.names = [self.reader.column_name(c) if c else "" for c in table.columns]
         self.unknown = [
-            c
-            for c, n in zip(table.columns, self.names, strict=True)
+            shown_column(number, c)
+            for number, (c, n) in enumerate(zip(table.columns, self.names, strict=True), 1)
             if c and not self.reader.known(n)
         ]
         # Unknown columns are reported once, not for every row.

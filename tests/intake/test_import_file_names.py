@@ -1,5 +1,6 @@
 """An import's file name: screened before it is stored or shown, never the name on disk."""
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -116,3 +117,38 @@ def test_a_refused_upload_named_like_an_identifier_is_not_named_in_the_error(
     assert reply.json()["detail"] == "upload.csv: the file is empty"
     assert Import.objects.exists() is False
     assert leaked(PLANTED, files_text(own_storage)) == []
+
+
+def test_a_column_header_that_looks_like_an_identifier_is_neither_stored_nor_shown(
+    world, cases_file, tmp_path, own_storage
+):
+    source = cases_file("cases.csv")
+    lines = source.read_text().splitlines()
+    path = tmp_path / "with-extra.csv"
+    path.write_text(
+        "\n".join(
+            [lines[0] + ",Patient John Smith,bench note"] + [line + ",x,y" for line in lines[1:]]
+        )
+        + "\n"
+    )
+    result = CliRunner().invoke(main, ["import", str(path), "--site", "SITEA", "--preview"])
+    assert result.exit_code == 0, result.stderr
+    withheld = f"column {len(next(csv.reader(lines))) + 1} (name withheld)"
+    assert Import.objects.get().unknown_columns == [withheld, "bench note"]
+    assert f"Unknown columns, ignored: {withheld}, bench note" in result.stderr
+    assert leaked(["John Smith"], result.stdout, result.stderr, stored_text()) == []
+
+
+def test_a_file_without_case_ids_names_its_columns_but_no_identifier(world, tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text("MRN 1234567,age_years\n1,40\n")
+    _, write = services.create_token(world.site_a, world.alice, name="W", scope="write")
+    with path.open("rb") as handle:
+        reply = Client(HTTP_AUTHORIZATION=f"Bearer {write}").post(
+            "/api/v1/imports", {"file": handle}
+        )
+    assert reply.status_code == 422
+    assert reply.json()["detail"] == (
+        "cases.csv: the header row has no case_uid column (its columns: "
+        "'column 1 (name withheld)', 'age_years'); name the columns as the import template does"
+    )
