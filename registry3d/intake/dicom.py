@@ -92,6 +92,29 @@ class DicomError(Exception):
     """Raised when input cannot be read as DICOM headers within the limits."""
 
 
+class _Name:
+    """A file or member name, screened only when a message or log line shows it.
+
+    Most files of a folder or ZIP are never named, so their names are not
+    screened one by one up front.
+    """
+
+    __slots__ = ("_raw", "_prefix", "_text")
+
+    def __init__(self, raw: str, prefix: str = ""):
+        self._raw = raw
+        self._prefix = prefix
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = self._prefix + _shown(self._raw)
+        return self._text
+
+
+Label = str | _Name
+
+
 @dataclass(frozen=True)
 class Limits:
     max_file_bytes: int = MAX_FILE_BYTES
@@ -182,7 +205,7 @@ def read_dicom(
 # --- Files, folders and ZIPs ----------------------------------------------------
 
 
-def _open(path: Path, label: str) -> BinaryIO:
+def _open(path: Path, label: Label) -> BinaryIO:
     try:
         return path.open("rb")
     except OSError as exc:
@@ -242,7 +265,7 @@ def _read_folder(folder: Path, label: str, limits: Limits) -> DicomSummary:
             if not path.is_file():  # a FIFO or a broken link would block or fail
                 collector.skipped += 1
                 continue
-            shown = _shown(str(path))
+            shown = _Name(str(path))
             with _open(path, shown) as handle:
                 if not _looks_like_dicom(handle):
                     logger.debug("%s: not DICOM, skipped", shown)
@@ -295,7 +318,7 @@ def _read_zip(handle: BinaryIO, label: str, size: int, limits: Limits) -> DicomS
                 )
         collector = _Collector()
         for info in members:
-            member_label = f"{label}: {_shown(info.filename)}"
+            member_label = _Name(info.filename, prefix=f"{label}: ")
             try:
                 member = archive.open(info)
             except NotImplementedError:
@@ -441,7 +464,7 @@ class _Header:
     values: dict
 
 
-def _read_file(handle: BinaryIO, label: str, size: int, limits: Limits) -> _Header | None:
+def _read_file(handle: BinaryIO, label: Label, size: int, limits: Limits) -> _Header | None:
     """Read one DICOM file's header; None for a DICOMDIR, which describes other files."""
     if size > limits.max_file_bytes:
         raise DicomError(
@@ -568,7 +591,7 @@ def _pixel_data_complete(reader: _HeaderReader, dataset) -> bool:
 # --- What a header says ------------------------------------------------------------
 
 
-def _header(dataset, label: str) -> _Header:
+def _header(dataset, label: Label) -> _Header:
     """Take the allowed values from a parsed header; nothing else leaves this function.
 
     Values are decoded here from their stored bytes rather than through
@@ -612,7 +635,7 @@ def _header(dataset, label: str) -> _Header:
     )
 
 
-def _pixel_measures(dataset, label: str):
+def _pixel_measures(dataset, label: Label):
     """The shared pixel measures of an enhanced (multi-frame) image, if any."""
     for keyword in ("SharedFunctionalGroupsSequence", "PixelMeasuresSequence"):
         if not _present(dataset, keyword):
@@ -657,7 +680,7 @@ def _text(dataset, keyword: str) -> str | None:
     return text or None
 
 
-def _numbers(dataset, keyword: str, label: str) -> list[float] | None:
+def _numbers(dataset, keyword: str, label: Label) -> list[float] | None:
     stored = _stored(dataset, keyword)
     if stored is None:
         return None
@@ -672,12 +695,12 @@ def _numbers(dataset, keyword: str, label: str) -> list[float] | None:
     return numbers if all(math.isfinite(n) for n in numbers) else None
 
 
-def _number(dataset, keyword: str, label: str) -> float | None:
+def _number(dataset, keyword: str, label: Label) -> float | None:
     numbers = _numbers(dataset, keyword, label)
     return numbers[0] if numbers and len(numbers) == 1 else None
 
 
-def _integer(dataset, keyword: str, label: str) -> int | None:
+def _integer(dataset, keyword: str, label: Label) -> int | None:
     number = _number(dataset, keyword, label)
     return int(number) if number is not None and number.is_integer() else None
 
