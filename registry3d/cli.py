@@ -806,7 +806,9 @@ def dicom_read(path):
     thickness, pixel spacing, kVp or field strength, contrast, body part,
     number of images, description, study year and the imaging elements to
     put on the case. Patient, staff and institution details and UIDs are
-    never printed; a series appears only as a keyed fingerprint.
+    never printed; a series appears only as a keyed fingerprint. A text
+    value (description, scanner, body part) that looks like an identifier
+    is printed as null and named in the series' "withheld".
     """
     import json
 
@@ -844,7 +846,8 @@ def mesh_measure(file, object_type):
     watertight or not and separate bodies, with the model elements they
     suggest: components, material volume and CPT units (before the unit
     limits per date of service). STL, OBJ and PLY carry no unit, so
-    millimetres are assumed; a 3MF file declares its own. Nothing is stored.
+    millimetres are assumed; a 3MF file declares its own. A file name that
+    looks like an identifier is printed as model.<ext>. Nothing is stored.
     """
     import json
 

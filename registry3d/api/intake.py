@@ -37,7 +37,7 @@ class ModelFileOut(Schema):
 def _model_file_out(kept: ModelFile) -> dict:
     return {
         "code": kept.code,
-        "file_name": kept.file_name,
+        "file_name": kept.shown_name,
         "format": kept.format,
         "bytes": kept.size,
         "sha256": kept.sha256,
@@ -55,7 +55,10 @@ def intake_dicom(request, file: File[UploadedFile]):
 
     Each series comes back with its imaging details, the study year and
     ``suggested_imaging_item`` for the case's imaging group. Patient, staff
-    and institution details and UIDs never appear; nothing is stored.
+    and institution details and UIDs never appear. A text attribute that
+    looks like an identifier is null, with the kind in the series'
+    ``withheld``; a file name that does, is not in any message. Nothing is
+    stored.
     """
     require_write(request)
     try:
@@ -81,6 +84,8 @@ def intake_mesh(
     service. STL, OBJ and PLY carry no unit, so millimetres are assumed.
     The file is stored only when the site keeps its model files: ``kept``
     then names it (its code and SHA-256; the same content is kept once).
+    A file name that looks like an identifier is answered as
+    ``model.<format>``, with the kind of identifier in ``withheld``.
     """
     token = require_write(request)
     try:
@@ -95,14 +100,18 @@ def intake_mesh(
 
 @router.get("/intake/models", response={200: list[ModelFileOut], 401: Problem})
 def list_model_files(request):
-    """The 3D model files the site kept (read token), newest first."""
+    """The 3D model files the site kept (read token), newest first.
+
+    ``file_name`` is the name the file was uploaded under when it does not
+    look like an identifier, otherwise ``model-<code>.<format>``.
+    """
     kept = ModelFile.objects.filter(site=request.auth.site).select_related("site")[:1000]
     return [_model_file_out(k) for k in kept]
 
 
 @router.get("/intake/models/{code}", response={200: None, 401: Problem, 404: Problem})
 def download_model_file(request, code: str):
-    """One kept 3D model file, as it was uploaded (read token)."""
+    """One kept 3D model file, as it was uploaded (read token), saved as ``<code>.<format>``."""
     try:
         kept = model_files.get_for_site(request.auth.site, code)
         handle = open(model_files.path_of(kept), "rb")  # noqa: SIM115 - FileResponse closes it
@@ -110,4 +119,4 @@ def download_model_file(request, code: str):
         return problem(request, 404, "Not Found", "No model file with this code at this site")
     except OSError:
         return problem(request, 404, "Not Found", "The file is gone from the server's storage")
-    return FileResponse(handle, as_attachment=True, filename=kept.file_name)
+    return FileResponse(handle, as_attachment=True, filename=model_files.download_name(kept))

@@ -8,6 +8,15 @@ the institution: no names, IDs, birth dates, accession numbers, UIDs (the
 series UID only as a keyed hash, for de-duplication), institution or
 free-text comments; of the dates, only the study year.
 
+The few text attributes it does return (modality, manufacturer, scanner
+model, body part, series description) are typed at the scanner and can
+hold anything, so each goes through the identifier screen: one that looks
+like an identifier is returned as null, and the series' ``withheld`` names
+the attribute and the kind ("series_description: looks like a person's
+name"), never the value. The names of the input, of files in a folder and of
+ZIP members are screened too, and replaced in messages by
+``[file name withheld]``.
+
 Hostile input is refused before it costs memory or time:
 
 1. A ZIP is checked from its directory before any member is read: the
@@ -43,6 +52,9 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID
 from typing_extensions import TypedDict  # pydantic (the API's schemas) needs this one
 
+from registry3d.intake import names
+from registry3d.lib.identifiers import find_identifier
+
 logger = logging.getLogger(__name__)
 
 KB = 1024
@@ -71,9 +83,36 @@ ANGIO_WORDS = {"cta", "mra", "angio", "angiography", "runoff", "tof"}
 ECHO_WORDS = {"echo", "echocardiography", "echocardiogram", "tte", "tee"}
 IV_ROUTES = {"IV", "I.V.", "INTRAVENOUS", "INTRAVENOUS ROUTE", "INTRAVASCULAR"}
 
+# The text attributes a summary returns, each screened for identifiers.
+TEXT_FIELDS = ("modality", "manufacturer", "model", "body_part", "series_description")
+WITHHELD_NAME = "[file name withheld]"
+
 
 class DicomError(Exception):
     """Raised when input cannot be read as DICOM headers within the limits."""
+
+
+class _Name:
+    """A file or member name, screened only when a message or log line shows it.
+
+    Most files of a folder or ZIP are never named, so their names are not
+    screened one by one up front.
+    """
+
+    __slots__ = ("_raw", "_prefix", "_text")
+
+    def __init__(self, raw: str, prefix: str = ""):
+        self._raw = raw
+        self._prefix = prefix
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = self._prefix + _shown(self._raw)
+        return self._text
+
+
+Label = str | _Name
 
 
 @dataclass(frozen=True)
@@ -112,6 +151,7 @@ class SeriesSummary(TypedDict):
     files: int
     exam_year: int | None
     varies: list[str]
+    withheld: list[str]
     suggested_imaging_item: ImagingItem
 
 
@@ -149,23 +189,23 @@ def read_dicom(
         max_files=max_files,
     )
     if isinstance(source, bytes | bytearray | memoryview):
-        return _read_stream(io.BytesIO(source), name or "upload", limits)
+        return _read_stream(io.BytesIO(source), _shown(name or "upload"), limits)
     if isinstance(source, str | os.PathLike):
         path = Path(source)
-        label = name or str(path)
+        label = _shown(name or str(path))
         if path.is_dir():
             return _read_folder(path, label, limits)
         if not path.is_file():
             raise DicomError(f"{label}: no such file or folder")
         with _open(path, label) as handle:
             return _read_stream(handle, label, limits)
-    return _read_stream(source, name or "upload", limits)
+    return _read_stream(source, _shown(name or "upload"), limits)
 
 
 # --- Files, folders and ZIPs ----------------------------------------------------
 
 
-def _open(path: Path, label: str) -> BinaryIO:
+def _open(path: Path, label: Label) -> BinaryIO:
     try:
         return path.open("rb")
     except OSError as exc:
@@ -210,7 +250,7 @@ def _read_folder(folder: Path, label: str, limits: Limits) -> DicomSummary:
     seen = 0
 
     def refuse(exc: OSError) -> None:
-        raise DicomError(f"{exc.filename}: cannot be read ({exc.strerror})")
+        raise DicomError(f"{_shown(str(exc.filename))}: cannot be read ({exc.strerror})")
 
     for root, dirs, files in os.walk(folder, onerror=refuse):
         dirs.sort()
@@ -225,13 +265,14 @@ def _read_folder(folder: Path, label: str, limits: Limits) -> DicomSummary:
             if not path.is_file():  # a FIFO or a broken link would block or fail
                 collector.skipped += 1
                 continue
-            with _open(path, str(path)) as handle:
+            shown = _Name(str(path))
+            with _open(path, shown) as handle:
                 if not _looks_like_dicom(handle):
-                    logger.debug("%s: not DICOM, skipped", path)
+                    logger.debug("%s: not DICOM, skipped", shown)
                     collector.skipped += 1
                     continue
                 size = os.fstat(handle.fileno()).st_size
-                collector.add(_read_file(handle, str(path), size, limits))
+                collector.add(_read_file(handle, shown, size, limits))
     return collector.summary("folder", label, "folder")
 
 
@@ -277,7 +318,7 @@ def _read_zip(handle: BinaryIO, label: str, size: int, limits: Limits) -> DicomS
                 )
         collector = _Collector()
         for info in members:
-            member_label = f"{label}: {_shown(info.filename)}"
+            member_label = _Name(info.filename, prefix=f"{label}: ")
             try:
                 member = archive.open(info)
             except NotImplementedError:
@@ -331,7 +372,9 @@ def _unsafe_name(name: str) -> bool:
 
 
 def _shown(name: str) -> str:
-    """A member name safe for a one-line message."""
+    """A file or member name safe for a one-line message, unless it looks like an identifier."""
+    if names.find_identifier_in_file_name(name) is not None:
+        return WITHHELD_NAME
     text = "".join(c if c.isprintable() else "?" for c in name)
     return text if len(text) <= 200 else text[:200] + "…"
 
@@ -421,7 +464,7 @@ class _Header:
     values: dict
 
 
-def _read_file(handle: BinaryIO, label: str, size: int, limits: Limits) -> _Header | None:
+def _read_file(handle: BinaryIO, label: Label, size: int, limits: Limits) -> _Header | None:
     """Read one DICOM file's header; None for a DICOMDIR, which describes other files."""
     if size > limits.max_file_bytes:
         raise DicomError(
@@ -548,7 +591,7 @@ def _pixel_data_complete(reader: _HeaderReader, dataset) -> bool:
 # --- What a header says ------------------------------------------------------------
 
 
-def _header(dataset, label: str) -> _Header:
+def _header(dataset, label: Label) -> _Header:
     """Take the allowed values from a parsed header; nothing else leaves this function.
 
     Values are decoded here from their stored bytes rather than through
@@ -592,7 +635,7 @@ def _header(dataset, label: str) -> _Header:
     )
 
 
-def _pixel_measures(dataset, label: str):
+def _pixel_measures(dataset, label: Label):
     """The shared pixel measures of an enhanced (multi-frame) image, if any."""
     for keyword in ("SharedFunctionalGroupsSequence", "PixelMeasuresSequence"):
         if not _present(dataset, keyword):
@@ -637,7 +680,7 @@ def _text(dataset, keyword: str) -> str | None:
     return text or None
 
 
-def _numbers(dataset, keyword: str, label: str) -> list[float] | None:
+def _numbers(dataset, keyword: str, label: Label) -> list[float] | None:
     stored = _stored(dataset, keyword)
     if stored is None:
         return None
@@ -652,12 +695,12 @@ def _numbers(dataset, keyword: str, label: str) -> list[float] | None:
     return numbers if all(math.isfinite(n) for n in numbers) else None
 
 
-def _number(dataset, keyword: str, label: str) -> float | None:
+def _number(dataset, keyword: str, label: Label) -> float | None:
     numbers = _numbers(dataset, keyword, label)
     return numbers[0] if numbers and len(numbers) == 1 else None
 
 
-def _integer(dataset, keyword: str, label: str) -> int | None:
+def _integer(dataset, keyword: str, label: Label) -> int | None:
     number = _number(dataset, keyword, label)
     return int(number) if number is not None and number.is_integer() else None
 
@@ -764,16 +807,12 @@ def _summarise(series_uid: str | None, series: _Series) -> SeriesSummary:
             if key in FIELDS:
                 varies.append(key)
     spacing = agreed["pixel_spacing_mm"]
+    withheld = _withhold_identifiers(agreed)
     summary: SeriesSummary = {
         "fingerprint": series_fingerprint(series_uid) if series_uid else None,
         "series_number": agreed["series_number"],
         "modality": agreed["modality"],
-        "suggested_modality": suggest_modality(
-            agreed["modality"],
-            agreed["contrast"],
-            agreed["series_description"],
-            agreed["body_part"],
-        ),
+        "suggested_modality": agreed["suggested_modality"],
         "manufacturer": agreed["manufacturer"],
         "model": agreed["model"],
         "slice_thickness_mm": agreed["slice_thickness_mm"],
@@ -787,6 +826,7 @@ def _summarise(series_uid: str | None, series: _Series) -> SeriesSummary:
         "files": series.files,
         "exam_year": agreed["exam_year"],
         "varies": sorted(varies),
+        "withheld": withheld,
         "suggested_imaging_item": {},
     }
     summary["suggested_imaging_item"] = _imaging_item(
@@ -796,6 +836,26 @@ def _summarise(series_uid: str | None, series: _Series) -> SeriesSummary:
         summary["slice_thickness_mm"],
     )
     return summary
+
+
+def _withhold_identifiers(agreed: dict) -> list[str]:
+    """Set each text attribute that looks like an identifier to None; say which and why.
+
+    The modality is suggested from the description and body part first
+    (``suggest_modality`` gives a code, never the text), so a withheld
+    description still helps the suggestion.
+    """
+    withheld = []
+    agreed["suggested_modality"] = suggest_modality(
+        agreed["modality"], agreed["contrast"], agreed["series_description"], agreed["body_part"]
+    )
+    for key in TEXT_FIELDS:
+        value = agreed.get(key)
+        kind = find_identifier(value) if isinstance(value, str) else None
+        if kind is not None:
+            agreed[key] = None
+            withheld.append(f"{key}: looks like {kind}")
+    return withheld
 
 
 def _words(text: str | None) -> set[str]:

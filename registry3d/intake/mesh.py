@@ -17,6 +17,10 @@ writes to a case: the suggestions are data for the user to accept.
    duplicate vertices (STL stores every triangle's corners separately) and
    measure.
 
+The file's name is screened first: one that looks like an identifier (a
+patient's name, record number or birth date) is never shown, not even in an
+error; the answer says ``model.<ext>`` and names the kind in ``withheld``.
+
 Mesh units are millimetres: STL, OBJ and PLY carry no unit, so millimetres
 are assumed and the result says so; a 3MF file declares its unit and is
 converted.
@@ -35,6 +39,7 @@ from trimesh.resolvers import Resolver
 from typing_extensions import TypedDict  # pydantic (the API's schemas) needs this one
 
 from registry3d.dictionary import cpt
+from registry3d.intake import names
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +101,7 @@ class Measurement(TypedDict):
     bodies: int
     notes: list[str]
     suggestions: Suggestions
+    withheld: list[str]
 
 
 ObjectType = Literal["anatomic_model", "anatomic_guide"]
@@ -117,17 +123,26 @@ def measure(
     max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     max_triangles = MAX_TRIANGLES if max_triangles is None else max_triangles
     if isinstance(source, str | os.PathLike):
-        name = filename or Path(source).name
+        name, withheld = _screened(filename or Path(source).name)
         kind = _format(name)
         try:
             stream = open(source, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
-            raise MeshError(f"{name}: the file cannot be read ({exc.strerror})") from exc
+            raise MeshError(f"{name}: the file cannot be read ({exc.strerror})") from None
         with stream:
-            return _measure(stream, name, kind, object_type, max_bytes, max_triangles)
-    name = filename or Path(getattr(source, "name", "") or "upload").name
-    kind = _format(name)
-    return _measure(source, name, kind, object_type, max_bytes, max_triangles)
+            measured = _measure(stream, name, kind, object_type, max_bytes, max_triangles)
+    else:
+        name, withheld = _screened(filename or Path(getattr(source, "name", "") or "upload").name)
+        kind = _format(name)
+        measured = _measure(source, name, kind, object_type, max_bytes, max_triangles)
+    measured["withheld"] = withheld
+    return measured
+
+
+def _screened(name: str) -> tuple[str, list[str]]:
+    """The name to show, ``model.<ext>`` if it looks like an identifier, and why."""
+    shown, kind = names.screened(name, names.neutral_name("model", name))
+    return shown, [f"file_name: looks like {kind}"] if kind else []
 
 
 def _format(name: str) -> str:
@@ -641,6 +656,7 @@ def _result(
         "bodies": count,
         "notes": notes,
         "suggestions": suggest(count, volume if watertight else None, object_type),
+        "withheld": [],
     }
 
 

@@ -92,15 +92,19 @@ class ImportProblem(models.Model):
 class ModelFile(models.Model):
     """A 3D model file a site chose to keep, stored once by its content hash.
 
-    The file is at ``VAR_DIR/models/<site>/<sha256>.<format>``; the row holds
-    what the registry measured in it. The same content uploaded again is the
-    same row.
+    The file is at ``VAR_DIR/models/<site>/<storage_name>``, a random name:
+    neither the name it was uploaded under nor its hash names it on disk.
+    ``file_name`` is that uploaded name only when it passed the identifier
+    screen, for the site's own list; otherwise it is empty and the file is
+    listed as ``model-<code>.<format>``. The row holds what the registry
+    measured in the file; the same content uploaded again is the same row.
     """
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     site = models.ForeignKey("sites.Site", on_delete=models.PROTECT, related_name="model_files")
     sha256 = models.CharField(max_length=64)
-    file_name = models.CharField(max_length=255)
+    storage_name = models.CharField(max_length=80, unique=True)
+    file_name = models.CharField(max_length=255, blank=True)
     format = models.CharField(max_length=8)
     size = models.PositiveBigIntegerField()
     measurement = models.JSONField(default=dict)
@@ -116,4 +120,9 @@ class ModelFile(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self):
-        return f"{self.file_name} ({self.sha256[:12]})"
+        return f"model file {self.code}"
+
+    @property
+    def shown_name(self) -> str:
+        """The name the site's own list shows: the screened upload name, or a neutral one."""
+        return self.file_name or f"model-{str(self.code)[:8]}.{self.format}"

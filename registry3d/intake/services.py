@@ -22,7 +22,6 @@ import io
 import multiprocessing
 import os
 import pickle
-import secrets
 import socket
 import sys
 import threading
@@ -50,7 +49,9 @@ from registry3d.dictionary import registry
 from registry3d.dictionary.flat import FlatReader
 from registry3d.dictionary.validation import Problem
 from registry3d.dictionary.versions import fingerprints
+from registry3d.intake import names
 from registry3d.intake.models import Import, ImportMode, ImportProblem, ImportStatus
+from registry3d.lib import identifiers
 from registry3d.sites.models import Printer
 
 BATCH_SIZE = 1000
@@ -145,15 +146,33 @@ def _open_xlsx(path: Path, name: str) -> Table:
     return Table(header, rows, "xlsx")
 
 
+def shown_file_name(name: str) -> str:
+    """The name an import is known by: the upload's, or ``upload.<ext>`` if it
+    looks like an identifier (it is then stored nowhere, nor shown)."""
+    shown, _kind = names.screened(Path(name).name, names.neutral_name("upload", name))
+    return shown
+
+
+def shown_column(number: int, header: str) -> str:
+    """A column's header as it may be stored or shown: one that looks like an
+    identifier is ``column <number> (name withheld)``."""
+    if identifiers.find_identifier(header) is None:
+        return header
+    return f"column {number} (name withheld)"
+
+
 def store_upload(site_code: str, name: str, chunks) -> tuple[Path, str]:
-    """Keep an uploaded file under var/imports; return its path and SHA-256."""
+    """Keep an uploaded file under var/imports; return its path and SHA-256.
+
+    The file gets a random name with the upload's extension, never the
+    upload's name: that is typed by a person and may name the patient.
+    """
     folder = Path(settings.VAR_DIR) / "imports" / site_code
     folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    safe = "".join(c for c in Path(name).name if c.isalnum() or c in "._-")[-100:] or "upload"
-    # The random part keeps two uploads of one name at the same moment (two
-    # API clients, two browser tabs) apart; "x" refuses to overwrite a file.
-    path = folder / f"{timezone.now():%Y%m%d%H%M%S%f}-{secrets.token_hex(4)}-{safe}"
+    # The random name keeps two uploads at the same moment (two API
+    # clients, two browser tabs) apart; "x" refuses to overwrite a file.
+    path = folder / f"upload-{names.random_name(names.suffix_of(name))}"
     with path.open("xb") as out:
         for chunk in chunks:
             digest.update(chunk)
@@ -170,11 +189,13 @@ def store_readable_upload(site_code: str, name: str, chunks) -> tuple[Path, str]
     import job. Files that are tables are checked row by row by the job.
     """
     path, digest = store_upload(site_code, name, chunks)
+    name = shown_file_name(name)
     try:
         table = open_table(path, name)
         reader = FlatReader(registry.current().dictionary)
         if "case_uid" not in {reader.column_name(c) for c in table.columns if c}:
-            found = ", ".join(repr(c[:40]) for c in table.columns[:5] if c) or "none"
+            shown = [shown_column(n, c)[:40] for n, c in enumerate(table.columns[:5], 1) if c]
+            found = ", ".join(repr(c) for c in shown) or "none"
             raise ImportError_(
                 f"{name}: the header row has no case_uid column (its columns: {found}); "
                 "name the columns as the import template does"
@@ -204,7 +225,7 @@ def create_import(
     batch = Import.objects.create(
         site=site,
         created_by=actor,
-        file_name=(file_name or path.name)[:255],
+        file_name=shown_file_name(file_name or path.name)[:255],
         file_path=str(path),
         file_sha256=digest.hexdigest(),
         mode=mode,
@@ -230,8 +251,8 @@ class _Rows:
         self.reader = FlatReader(self.dictionary)
         self.names = [self.reader.column_name(c) if c else "" for c in table.columns]
         self.unknown = [
-            c
-            for c, n in zip(table.columns, self.names, strict=True)
+            shown_column(number, c)
+            for number, (c, n) in enumerate(zip(table.columns, self.names, strict=True), 1)
             if c and not self.reader.known(n)
         ]
         # Unknown columns are reported once, not for every row.

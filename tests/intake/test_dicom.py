@@ -51,6 +51,7 @@ CT_SERIES = {
     "files": 6,
     "exam_year": 2025,
     "varies": [],
+    "withheld": [],
     "suggested_imaging_item": {
         "modality": "cardiac_ct",
         "contrast": "iv_contrast",
@@ -74,6 +75,7 @@ MR_SERIES = {
     "files": 4,
     "exam_year": 2025,
     "varies": [],
+    "withheld": [],
     "suggested_imaging_item": {"modality": "mr", "contrast": "none", "slice_thickness_mm": 1.0},
 }
 

@@ -7,6 +7,7 @@ from django.test import Client
 
 from registry3d.cli import main
 from registry3d.intake.mesh import measure
+from registry3d.intake.names import find_identifier_in_file_name
 from registry3d.sites import services
 from tests.intake import mesh_fixtures as files
 
@@ -106,3 +107,40 @@ def test_the_api_answers_a_bad_mesh_with_422(world, tmp_path):
             "message": "scan.ply: not a PLY file (it does not start with 'ply')",
         }
     ]
+
+
+def test_the_command_never_prints_a_file_name_that_looks_like_an_identifier(tmp_path):
+    path = files.write_stl_binary(
+        tmp_path / "Smith_John_MRN1234567_DOB1950-03-03.stl", files.cube(10)
+    )
+    result = CliRunner().invoke(main, ["mesh", "measure", str(path)])
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert (answer["file_name"], answer["withheld"]) == (
+        "model.stl",
+        ["file_name: looks like " + find_identifier_in_file_name(path.name)],
+    )
+    with open(path, "r+b") as out:
+        out.truncate(600)
+    refused = CliRunner().invoke(main, ["mesh", "measure", str(path)])
+    assert refused.stderr == (
+        "Error: model.stl: the binary STL header declares 12 triangles (684 bytes) but the "
+        "file has 600 bytes; it is truncated or not an STL file\n"
+    )
+    for planted in ("Smith", "MRN1234567", "1950-03-03"):
+        assert planted not in result.stdout + result.stderr + refused.stdout + refused.stderr
+
+
+def test_the_api_answers_an_upload_named_like_an_identifier_as_model(world, tmp_path):
+    path = files.write_obj(tmp_path / "john.smith@example.org.obj", files.cube(10))
+    _, write = services.create_token(world.site_a, world.alice, name="W", scope="write")
+    with path.open("rb") as handle:
+        reply = Client(HTTP_AUTHORIZATION=f"Bearer {write}").post(
+            "/api/v1/intake/mesh", {"file": handle}
+        )
+    assert reply.status_code == 200, reply.content
+    assert (reply.json()["file_name"], reply.json()["withheld"]) == (
+        "model.obj",
+        ["file_name: looks like an e-mail address"],
+    )
+    assert "john.smith" not in reply.content.decode()

@@ -1,5 +1,7 @@
 """Uploaded files are kept apart, even two of one name in the same instant."""
 
+import re
+
 import time_machine
 from django.utils import timezone
 
@@ -14,4 +16,6 @@ def test_two_uploads_of_one_name_at_one_instant_keep_both_files():
     assert first.read_bytes() == b"case_uid\nA-1\n"
     assert second.read_bytes() == b"case_uid\nB-1\n"
     assert first_digest != second_digest
-    assert first.name.endswith("-cases.csv") and second.name.endswith("-cases.csv")
+    # Stored under random names with the upload's extension, never its name.
+    assert re.fullmatch(r"upload-[0-9a-f]{32}\.csv", first.name)
+    assert re.fullmatch(r"upload-[0-9a-f]{32}\.csv", second.name)
