@@ -48,7 +48,7 @@ from registry3d.cases import services as cases
 from registry3d.cases.models import CaseStatus
 from registry3d.dictionary import registry
 from registry3d.dictionary.flat import FlatReader
-from registry3d.dictionary.validation import Problem
+from registry3d.dictionary.validation import Problem, shown_name
 from registry3d.dictionary.versions import fingerprints
 from registry3d.intake.models import Import, ImportMode, ImportProblem, ImportStatus
 from registry3d.sites.models import Printer
@@ -174,7 +174,7 @@ def store_readable_upload(site_code: str, name: str, chunks) -> tuple[Path, str]
         table = open_table(path, name)
         reader = FlatReader(registry.current().dictionary)
         if "case_uid" not in {reader.column_name(c) for c in table.columns if c}:
-            found = ", ".join(repr(c[:40]) for c in table.columns[:5] if c) or "none"
+            found = ", ".join(shown_name(c) for c in table.columns[:5] if c) or "none"
             raise ImportError_(
                 f"{name}: the header row has no case_uid column (its columns: {found}); "
                 "name the columns as the import template does"
@@ -555,7 +555,7 @@ def _save_problems(batch: Import, number: int, uid: str, problems: list[Problem]
             site=batch.site,
             batch=batch,
             row=number,
-            case_uid=uid[:64],
+            case_uid=cases.shown_case_uid(uid)[:64],
             element=p.path[:120],
             code=p.code[:40],
             message=p.message[:500],
