@@ -246,8 +246,7 @@ class Validator:
                     Problem(
                         path,
                         "unknown_element",
-                        f"{shown_name(loc[-1])} is not an element of "
-                        f"{self.top[top].label.lower()}",
+                        f"{shown_name(loc[-1])} is not an element of {self.top[top].label.lower()}",
                     )
                 )
                 continue

@@ -578,7 +578,8 @@ def test_a_flat_row_with_record_fields_gives_them_back(dictionary):
             Problem(
                 "prints[1].part_numbers",
                 "wrong_type",
-                "Parts in this print: the value is not valid; expected whole numbers separated by ;",
+                "Parts in this print: the value is not valid; "
+                "expected whole numbers separated by ;",
             ),
         ),
         (
