@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from itertools import compress
 
 from registry3d.dictionary.spec import Dictionary, Element
-from registry3d.dictionary.validation import Problem, shown_name
+from registry3d.dictionary.validation import Problem, is_safe_name, shown_name
 
 RECORD_COLUMNS = ("case_uid", "patient_key", "status")
 TRUE_WORDS = {"yes", "y", "true", "t", "1"}
@@ -88,7 +88,7 @@ class FlatReader:
                 plan = (
                     "unknown",
                     Problem(
-                        column,
+                        column if is_safe_name(column) else "",
                         "unknown_element",
                         f"{shown_name(column)} is not an element of the dictionary",
                     ),
@@ -102,7 +102,7 @@ class FlatReader:
                     plan = (
                         "unknown",
                         Problem(
-                            path,
+                            path if is_safe_name(name) else f"{group_name}[{number}]",
                             "unknown_element",
                             f"{shown_name(name)} is not an element of {group.label.lower()}",
                         ),

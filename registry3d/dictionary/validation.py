@@ -229,7 +229,7 @@ class Validator:
                 bad.add(str(top))
                 problems.append(
                     Problem(
-                        str(top),
+                        str(top) if is_safe_name(top) else "",
                         "unknown_element",
                         f"{shown_name(top)} is not an element of dictionary version "
                         f"{self.dictionary.version}",
@@ -264,9 +264,9 @@ class Validator:
             if rest and isinstance(rest[0], str):
                 name = rest.pop(0)
                 item = next((i for i in element.elements if i.name == name), None)
+                if item is None:  # the path names an unknown key only if it may be quoted
+                    return (path + f".{name}" if is_safe_name(name) else path), None, value
                 path += f".{name}"
-                if item is None:
-                    return path, None, value
                 element = item
                 value = value.get(name) if isinstance(value, dict) else None
         if element.type in ("multi_choice", "integer_list") and rest and isinstance(rest[0], int):

@@ -277,6 +277,19 @@ def test_rest_refuses_identifier_case_ids_and_keys_without_echo(door):
     assert_not_stored(before, PLANTED_CASE_IDS + [PLANTED_KEY], "REST case_uid")
 
 
+def test_unknown_element_names_holding_identifiers_are_not_echoed(door):
+    before = stored()
+    for text in PLANTED:
+        data = {text: 1, "anatomic_parts": [{"region": "heart", text: "x"}]}
+        reply = rest(door, "POST", "/api/v1/cases", {"case_uid": "NE-3", "data": data})
+        assert reply.status_code == 422, (text, reply.content)
+        assert {e["code"] for e in reply.json()["errors"]} == {"unknown_element"}
+        assert_no_echo(reply.content, [text], "REST unknown element")
+    reply = rest(door, "POST", "/api/v1/cases", {"case_uid": "NE-3", "data": {"favourite": 1}})
+    assert reply.json()["errors"][0]["field"] == "data.favourite"
+    assert_not_stored(before, PLANTED, "REST unknown element")
+
+
 def test_rest_withdrawal_refuses_a_reason_with_an_identifier_without_echo(door):
     before = stored()
     for text in FLAGGED:
