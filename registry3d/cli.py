@@ -869,13 +869,21 @@ def case():
 
 
 def _find_case(site_code: str, case_uid: str):
+    from registry3d.cases import services as case_services
     from registry3d.cases.models import Case
     from registry3d.sites import services
 
     site = services.find_site(site_code)
     found = Case.objects.filter(site=site, case_uid=case_uid).first()
     if found is None:
-        raise click.ClickException(f"{site.code} has no case {case_uid!r}")
+        # Quote the argument only when it is a well-formed case ID: one shaped
+        # like a date or phone number may be a patient's, and logs keep it.
+        shown = case_services.shown_case_uid(case_uid)
+        raise click.ClickException(
+            f"{site.code} has no case {shown!r}"
+            if shown
+            else f"{site.code} has no case with that ID"
+        )
     return found
 
 

@@ -20,10 +20,12 @@ from registry3d.cases.errors import CaseExists, InvalidCase, NotAllowed, StaleVe
 from registry3d.cases.models import Case
 from registry3d.dictionary import registry
 from registry3d.dictionary.generators import json_schema
+from registry3d.lib.pseudonym import KEY_RE
 
 router = Router(tags=["cases"])
 
 CASE_UID = r"^[A-Za-z0-9_-]{1,64}$"
+KEY_PATTERN = KEY_RE.pattern
 
 
 # Unknown fields are refused, not ignored: a body of other fields (a typo'd
@@ -40,7 +42,11 @@ class CaseIn(Schema):
         json_schema_extra={"pattern": CASE_UID, "maxLength": 64, "examples": ["CASE-2026-001"]},
     )
     patient_key: str | None = Field(
-        None, description="Pseudonymous patient key from 'registry3d pseudonymize'; never an MRN"
+        None,
+        description="Pseudonymous patient key from 'registry3d pseudonymize' (64 hexadecimal "
+        "digits); never an MRN",
+        # Documented, not enforced here: the write path checks it and names the problem.
+        json_schema_extra={"pattern": KEY_PATTERN},
     )
     status: Literal["draft", "submitted"] = "draft"
     data: dict[str, Any] = Field(

@@ -121,9 +121,73 @@ def note_staff_read(
 # --- Checks ---------------------------------------------------------------------------------
 
 
+# A case ID's parts are separated by - or _ (or, in a refused ID, a space,
+# dot or slash); a number must stand alone between separators or the ends.
+_SEP = r"[-_ ./]"
+_CASE_UID_SHAPES = [
+    ("an e-mail address", re.compile(r"@")),
+    (
+        "a Social Security number",
+        re.compile(rf"(?<!\d)\d{{3}}({_SEP}?)\d{{2}}\1\d{{4}}(?!\d)"),
+    ),
+    (
+        "a phone number",
+        re.compile(rf"(?<!\d)(?:\+?1{_SEP}?)?\(?\d{{3}}\)?{_SEP}?\d{{3}}{_SEP}?\d{{4}}(?!\d)"),
+    ),
+    (
+        "a date",
+        re.compile(
+            # 1950-03-03, 1950_3_3, 19500303
+            rf"(?<!\d)(?:19|20)\d\d(?:({_SEP})(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])"
+            r"|(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?!\d)"
+            # 03-03-1950, 3-3-50, 03031950 (day and month either way round)
+            rf"|(?<!\d)(?:(?:0?[1-9]|[12]\d|3[01])({_SEP})(?:0?[1-9]|[12]\d|3[01])\2"
+            r"(?:19|20)?\d\d"
+            r"|(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|[12]\d|3[01])(?:19|20)\d\d)(?!\d)"
+        ),
+    ),
+]
+
+
+def case_uid_kind(case_uid: str) -> str | None:
+    """Say what identifier a case ID is shaped like (a date, a phone number...), or None.
+
+    A case ID is the site's own label; one that is a patient's birth date,
+    phone number, SSN or e-mail would carry an identifier into every export.
+    Lab IDs such as ``CASE-7``, ``3DP-2026-0042``, ``2026-017``, ``A12`` and
+    ``42`` are not refused: a year alone, or a year and a sequence number,
+    is not a date.
+    """
+    for kind, pattern in _CASE_UID_SHAPES:
+        if pattern.search(case_uid):
+            return kind
+    return None
+
+
+def shown_case_uid(case_uid) -> str:
+    """The case ID if it may be quoted back (a well-formed site label), else "".
+
+    A refused case ID is never echoed, in a message or a problem's case
+    column (#15).
+    """
+    if isinstance(case_uid, str) and CASE_UID_RE.match(case_uid) and not case_uid_kind(case_uid):
+        return case_uid
+    return ""
+
+
 def check_record(case_uid: str, patient_key: str | None, status: str) -> list[Problem]:
     problems = []
-    if not isinstance(case_uid, str) or not CASE_UID_RE.match(case_uid):
+    kind = case_uid_kind(case_uid) if isinstance(case_uid, str) else None
+    if kind:
+        problems.append(
+            Problem(
+                "case_uid",
+                "identifier_suspected",
+                f"Case ID: looks like {kind}; use your site's own case identifier, never a "
+                "date, phone number, SSN or e-mail",
+            )
+        )
+    elif not isinstance(case_uid, str) or not CASE_UID_RE.match(case_uid):
         problems.append(
             Problem(
                 "case_uid",
@@ -138,8 +202,8 @@ def check_record(case_uid: str, patient_key: str | None, status: str) -> list[Pr
                 Problem(
                     "patient_key",
                     "bad_format",
-                    "Patient key: expected the pseudonymous key (16 to 128 letters and digits, "
-                    "made with 'registry3d pseudonymize'), not a record number",
+                    "Patient key: expected the pseudonymous key, 64 characters 0-9 and a-f made "
+                    "with 'registry3d pseudonymize', never a name, date or record number",
                 )
             )
     if status not in CaseStatus.values or status == CaseStatus.WITHDRAWN:

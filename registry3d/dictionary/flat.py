@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from itertools import compress
 
 from registry3d.dictionary.spec import Dictionary, Element
-from registry3d.dictionary.validation import Problem
+from registry3d.dictionary.validation import Problem, is_safe_name, shown_name
 
 RECORD_COLUMNS = ("case_uid", "patient_key", "status")
 TRUE_WORDS = {"yes", "y", "true", "t", "1"}
@@ -88,7 +88,9 @@ class FlatReader:
                 plan = (
                     "unknown",
                     Problem(
-                        column, "unknown_element", f"'{column}' is not an element of the dictionary"
+                        column if is_safe_name(column) else "",
+                        "unknown_element",
+                        f"{shown_name(column)} is not an element of the dictionary",
                     ),
                 )
             else:
@@ -100,9 +102,9 @@ class FlatReader:
                     plan = (
                         "unknown",
                         Problem(
-                            path,
+                            path if is_safe_name(name) else f"{group_name}[{number}]",
                             "unknown_element",
-                            f"'{name}' is not an element of {group.label.lower()}",
+                            f"{shown_name(name)} is not an element of {group.label.lower()}",
                         ),
                     )
                 elif number < 1:
@@ -167,10 +169,11 @@ class FlatReader:
 
     @staticmethod
     def wrong_type(element: Element, text: str, path: str) -> Problem:
+        """The problem of a cell that is not a value; it never quotes the cell (#15)."""
         return Problem(
             path,
             "wrong_type",
-            f"{element.label}: {text!r} is not valid; expected {_accepts(element)}",
+            f"{element.label}: the value is not valid; expected {_accepts(element)}",
         )
 
     def converter(self, element: Element) -> Callable[[object, str], object]:

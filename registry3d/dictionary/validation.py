@@ -10,6 +10,7 @@ Paths name the element as a person would: ``age_years``, ``prints[2].material``
 (items count from 1), ``intended_uses[3]``.
 """
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
@@ -228,9 +229,9 @@ class Validator:
                 bad.add(str(top))
                 problems.append(
                     Problem(
-                        str(top),
+                        str(top) if is_safe_name(top) else "",
                         "unknown_element",
-                        f"'{top}' is not an element of dictionary version "
+                        f"{shown_name(top)} is not an element of dictionary version "
                         f"{self.dictionary.version}",
                     )
                 )
@@ -245,7 +246,7 @@ class Validator:
                     Problem(
                         path,
                         "unknown_element",
-                        f"'{loc[-1]}' is not an element of {self.top[top].label.lower()}",
+                        f"{shown_name(loc[-1])} is not an element of {self.top[top].label.lower()}",
                     )
                 )
                 continue
@@ -263,9 +264,9 @@ class Validator:
             if rest and isinstance(rest[0], str):
                 name = rest.pop(0)
                 item = next((i for i in element.elements if i.name == name), None)
+                if item is None:  # the path names an unknown key only if it may be quoted
+                    return (path + f".{name}" if is_safe_name(name) else path), None, value
                 path += f".{name}"
-                if item is None:
-                    return path, None, value
                 element = item
                 value = value.get(name) if isinstance(value, dict) else None
         if element.type in ("multi_choice", "integer_list") and rest and isinstance(rest[0], int):
@@ -296,14 +297,13 @@ class Validator:
             return Problem(
                 path,
                 "not_in_value_set",
-                f"{label}: {_show(value)} is not a code of this list; "
-                f"expected {_expected(element)}",
+                f"{label}: the value is not a code of this list; expected {_expected(element)}",
             )
         if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
             return Problem(
                 path,
                 "out_of_range",
-                f"{label}: {_show(value)} is out of range; expected {_expected(element)}",
+                f"{label}: the value is out of range; expected {_expected(element)}",
             )
         if kind == "string_too_long":
             return Problem(
@@ -313,14 +313,14 @@ class Validator:
             return Problem(
                 path,
                 "bad_format",
-                f"{label}: {_show(value)} is not valid; expected {_expected(element)}",
+                f"{label}: the value is not valid; expected {_expected(element)}",
             )
         if kind == "finite_number":
             return Problem(path, "wrong_type", f"{label}: expected {_expected(element)}")
         return Problem(
             path,
             "wrong_type",
-            f"{label}: {_show(value)} is not valid; expected {_expected(element)}",
+            f"{label}: {_wrong(value)}; expected {_expected(element)}",
         )
 
     def _values(self, data: dict, problems: list, bad: set, names=None) -> None:
@@ -345,7 +345,7 @@ class Validator:
                     Problem(
                         element.name,
                         "out_of_range",
-                        f"{element.label}: {value} is out of range; {limits}",
+                        f"{element.label}: the month is out of range; {limits}",
                     )
                 )
         for element in self.warned:
@@ -488,17 +488,40 @@ class Validator:
                     problems.append(Problem(path, f"rule_{rule.id}", rule.message, rule.severity))
 
 
-def _show(value) -> str:
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "…"
-        return repr(shown)
+def _wrong(value) -> str:
+    """Say what kind of value was sent, never the value (it may be an identifier)."""
     if value is None:
-        return "an empty value"
+        return "an empty value is not valid"
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "true or false is not valid here"
+    if isinstance(value, str):
+        return "this text is not valid"
     if isinstance(value, int | float):
-        return str(value)
-    return f"a {type(value).__name__}"
+        return "this number is not valid"
+    if isinstance(value, list):
+        return "a list is not valid here"
+    if isinstance(value, dict):
+        return "an object is not valid here"
+    return "the value is not valid"
+
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+def is_safe_name(name) -> bool:
+    """Whether a name the sender gave (a column, an element) may be quoted back.
+
+    Names are echoed so a typo can be found, but only when shaped like an
+    element name and holding no identifier: a patient's name or number sent
+    as a key or a column must not come back (#15).
+    """
+    text = str(name)
+    return bool(NAME_RE.match(text)) and not re.search(r"\d{4}", text) and not find_identifier(text)
+
+
+def shown_name(name) -> str:
+    """Quote a name the sender gave when it is safe to (:func:`is_safe_name`), else "this name"."""
+    return f"'{name}'" if is_safe_name(name) else "this name"
 
 
 def _missing(path: str, element: Element, condition: str | None = None) -> Problem:
@@ -511,7 +534,7 @@ def _warn(element: Element, value, path: str) -> Problem | None:
         return Problem(
             path,
             "unusually_high",
-            f"{element.label}: {value} is above {element.warn_max}{_unit(element)}; "
+            f"{element.label}: the value is above {element.warn_max}{_unit(element)}; "
             "please check it",
             "warning",
         )
@@ -519,7 +542,7 @@ def _warn(element: Element, value, path: str) -> Problem | None:
         return Problem(
             path,
             "unusually_low",
-            f"{element.label}: {value} is below {element.warn_min}{_unit(element)}; "
+            f"{element.label}: the value is below {element.warn_min}{_unit(element)}; "
             "please check it",
             "warning",
         )

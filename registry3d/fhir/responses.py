@@ -17,7 +17,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from pydantic import ValidationError
 
 from registry3d.dictionary.spec import Dictionary, Element, Section
-from registry3d.dictionary.validation import Problem
+from registry3d.dictionary.validation import Problem, is_safe_name, shown_name
 from registry3d.fhir.common import (
     CASE_QUESTIONNAIRE,
     CASE_UID_SYSTEM,
@@ -87,11 +87,12 @@ def parse(body: bytes, site_code: str, dictionary: Dictionary) -> Parsed:
         )
     if resource.get("resourceType") != ROOT:
         got = resource.get("resourceType")
+        got = shown_name(got) if isinstance(got, str) and got else "none"
         raise InvalidResource(
             400,
             [
                 issue(
-                    f"Expected a QuestionnaireResponse, got resourceType {json.dumps(got)}",
+                    f"Expected a QuestionnaireResponse, got resourceType {got}",
                     "resourceType",
                     code="structure",
                 )
@@ -107,8 +108,7 @@ def parse(body: bytes, site_code: str, dictionary: Dictionary) -> Parsed:
     if status not in CASE_STATUS:
         issues.append(
             issue(
-                f"status {status!r} is not accepted: send in-progress (a draft), completed or "
-                "amended",
+                "status is not accepted: send in-progress (a draft), completed or amended",
                 f"{ROOT}.status",
                 code="value",
             )
@@ -180,7 +180,7 @@ def _questionnaire(resource: dict, dictionary: Dictionary, issues: list) -> str 
             return name
     issues.append(
         issue(
-            f"Unknown questionnaire {canonical!r}: expected {expected}",
+            f"Unknown questionnaire: expected {expected}",
             f"{ROOT}.questionnaire",
             code="not-supported",
         )
@@ -250,11 +250,11 @@ def _read_sections(
             issues.append(_misplaced(link_id, f"{ROOT}.item[{index}]", "", name, dictionary))
             continue
         if link_id in seen:
-            issues.append(issue(f"Group {link_id!r} appears twice; send it once", path))
+            issues.append(issue(f"Group '{link_id}' appears twice; send it once", path))
             continue
         seen.add(link_id)
         if item.get("answer"):
-            issues.append(issue(f"Group {link_id!r} takes items, not answers", path))
+            issues.append(issue(f"Group '{link_id}' takes items, not answers", path))
             continue
         data.update(
             _read_elements(item.get("item") or [], section.elements, path, name, dictionary, issues)
@@ -267,9 +267,11 @@ def _misplaced(link_id, path: str, parent: str, name: str, dictionary: Dictionar
     known = _parent_of(link_id, name, dictionary)
     if known is not None:
         where = f"in group {known!r}" if known else "at the top level"
-        return issue(f"Item {link_id!r} belongs {where}, not {here}", path, code="structure")
+        return issue(f"Item '{link_id}' belongs {where}, not {here}", path, code="structure")
+    # An unknown linkId is quoted only when shaped like one: it is the
+    # sender's text and may hold anything (#15).
     return issue(
-        f"Unknown item {link_id!r} {here}: the {name} Questionnaire has no such item",
+        f"Unknown item {shown_name(link_id)} {here}: the {name} Questionnaire has no such item",
         path,
         code="not-found",
     )
@@ -300,13 +302,18 @@ def _read_elements(
     parent = parent_path.rsplit("linkId='", 1)[-1].split("'")[0]
     data: dict = {}
     counts: dict[str, int] = {}
-    for item in items:
+    for index, item in enumerate(items):
         link_id = item.get("linkId")
         element = by_link.get(link_id)
         if element is None:
-            issues.append(
-                _misplaced(link_id, _where(parent_path, link_id), parent, name, dictionary)
+            # An unknown linkId is the sender's text: the path names it only
+            # when it may be quoted, else the item's place (#15).
+            where = (
+                _where(parent_path, link_id)
+                if is_safe_name(link_id)
+                else f"{parent_path}.item[{index}]"
             )
+            issues.append(_misplaced(link_id, where, parent, name, dictionary))
             continue
         number = counts.get(link_id, 0)
         counts[link_id] = number + 1
@@ -364,9 +371,8 @@ def _value(element: Element, given: list, path: str, issues: list):
             continue
         raw = answer.get(key)
         if sent != [key] or not _fits(kind, raw):
-            got = sent[0] if sent else "no value"
-            if sent == [key]:
-                got += f" {json.dumps(raw)}"
+            # Name the kind of value sent, never the value itself (#15).
+            got = ", ".join(sent) if sent else "no value"
             expected = f"{key} ({WHAT[key]})" + (
                 ", or no value with the data-absent-reason extension 'unknown'"
                 if kind == "duration"

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from registry3d.api.middleware import json_depth
 from registry3d.cases.errors import CaseExists, NotAllowed
 from registry3d.dictionary import registry
+from registry3d.dictionary.validation import shown_name
 from registry3d.fhir import questionnaire, services
 from registry3d.fhir.common import fhir_response, issue, outcome, outcome_response
 from registry3d.fhir.errors import CaseNotFound, InvalidResource
@@ -39,7 +40,7 @@ def questionnaire_read(request, name: str):
             404,
             [
                 issue(
-                    f"No Questionnaire {name!r}; there are "
+                    f"No Questionnaire {shown_name(name)}; there are "
                     + " and ".join(questionnaire.QUESTIONNAIRES),
                     code="not-found",
                 )

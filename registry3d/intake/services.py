@@ -576,7 +576,7 @@ def _save_problems(batch: Import, number: int, uid: str, problems: list[Problem]
             site=batch.site,
             batch=batch,
             row=number,
-            case_uid=uid[:64],
+            case_uid=cases.shown_case_uid(uid)[:64],
             element=p.path[:120],
             code=p.code[:40],
             message=p.message[:500],

@@ -18,7 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _master_secret() -> bytes:
@@ -63,5 +63,9 @@ def patient_key(site_code: str, mrn: str) -> str:
 
 
 def looks_like_key(value: str) -> bool:
-    """A key is 16–128 letters, digits, - or _ and is not just a number."""
-    return bool(KEY_RE.match(value)) and not value.isdigit()
+    """Whether ``value`` has the shape :func:`patient_key` gives: 64 lowercase hex digits.
+
+    Anything else (a name, a birth date, a record number) is refused, so
+    only a key made with the registry's secret is stored (#15).
+    """
+    return isinstance(value, str) and bool(KEY_RE.fullmatch(value))

@@ -76,11 +76,11 @@ def send(
         validate_email(email)
     except ValidationError:
         raise QuestionnaireError(
-            f"{email!r} is not an e-mail address; give the physician's work address"
+            "This is not an e-mail address; give the physician's work address"
         ) from None
     if specialty not in Specialty.values:
         raise QuestionnaireError(
-            f"Unknown specialty {specialty!r}; expected one of: {', '.join(Specialty.values)}"
+            f"Unknown specialty; expected one of: {', '.join(Specialty.values)}"
         )
     with transaction.atomic():
         case = _locked_case(case)
@@ -114,7 +114,7 @@ def set_aside(
 ) -> QuestionnaireRequest:
     """Record that the site will ask later, or that no physician can be asked."""
     if status not in (RequestStatus.ASK_LATER, RequestStatus.NOT_APPLICABLE):
-        raise QuestionnaireError(f"Unknown choice {status!r}; expected ask_later or not_applicable")
+        raise QuestionnaireError("Unknown choice; expected ask_later or not_applicable")
     with transaction.atomic():
         case = _locked_case(case)
         questionnaire = _locked_request(case) or QuestionnaireRequest(site=case.site, case=case)

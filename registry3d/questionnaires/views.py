@@ -109,7 +109,10 @@ def case_action(request, code, case_uid):
             services.set_aside(case, action, actor=request.user, request=request)
             messages.success(request, "Noted.")
         else:
-            messages.error(request, f"Unknown action {action!r}")
+            messages.error(
+                request,
+                "Unknown action; expected send, resend, cancel, ask_later or not_applicable",
+            )
     except services.QuestionnaireError as exc:
         messages.error(request, str(exc))
     return redirect(f"{case.get_absolute_url()}#questionnaire")

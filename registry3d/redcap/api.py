@@ -277,7 +277,7 @@ def _moment(key: str, text: str) -> datetime:
             return timezone.make_aware(datetime.strptime(text, layout))
         except ValueError:
             continue
-    raise ApiError(400, f"{key} must look like YYYY-MM-DD HH:MM, not '{text}'")
+    raise ApiError(400, f"{key} must look like YYYY-MM-DD HH:MM")
 
 
 def log(request, token, params):

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from registry3d.cases.models import CaseStatus
+from registry3d.cases.services import shown_case_uid
 from registry3d.dictionary import flat, generators, registry
 from registry3d.dictionary.spec import Dictionary
+from registry3d.dictionary.validation import is_safe_name
 from registry3d.redcap.project import (
     COMPLETE,
     INCOMPLETE,
@@ -146,10 +148,21 @@ class RecordProblem:
     place: str = ""  # "prints[2]" for a repeating instance, for telling problems apart
 
     def line(self) -> str:
-        """The problem as REDCap reports import errors: a CSV line of the four."""
+        """The problem as REDCap reports import errors: a CSV line of the four.
+
+        The value column is always empty: a refused value is never sent back
+        (it may be a patient's name or number), nor a record name or field
+        that is not a well-formed case ID or field name (#15). Clients such
+        as PyCap pass the text on as it is.
+        """
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="").writerow(
-            [self.record, self.field, self.value, self.message]
+            [
+                shown_case_uid(self.record),
+                self.field if is_safe_name(self.field.split("___")[0]) else "",
+                "",
+                self.message,
+            ]
         )
         return buffer.getvalue()
 
@@ -314,9 +327,7 @@ def read_rows(
                 continue
             if column in target and target[column] != text:
                 problems.append(
-                    RecordProblem(
-                        record_id, column, text, f"is given twice, also as {target[column]!r}"
-                    )
+                    RecordProblem(record_id, column, text, "is given twice, with different values")
                 )
                 continue
             target[column] = text
@@ -349,7 +360,7 @@ class Converter:
                 record_id,
                 each.name,
                 text,
-                f"{where}{element.label}: {text!r} is not valid; expected {expected}",
+                f"{where}{element.label}: the value is not valid; expected {expected}",
                 place,
             )
 

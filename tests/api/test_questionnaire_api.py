@@ -125,7 +125,8 @@ def test_a_bad_address_is_refused_naming_the_problem(api, email):
     reply = call(api, "POST", "write", {**DOCTOR, "email": email})
     assert reply.status in (409, 422)
     assert reply.headers["Content-Type"] == PROBLEM
-    assert f"{email!r} is not an e-mail address" in reply.json()["detail"]
+    detail = reply.json()["detail"]
+    assert detail == "This is not an e-mail address; give the physician's work address"
     assert not QuestionnaireRequest.objects.exists()
     assert len(mail.outbox) == 0
 

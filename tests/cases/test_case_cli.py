@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from registry3d.cases import services
@@ -29,6 +30,13 @@ def test_case_show_refuses_an_unknown_case_with_one_line(world):
     result = run("case", "show", "SITEA", "NOPE")
     assert result.exit_code == 1
     assert result.stderr == "Error: SITEA has no case 'NOPE'\n"
+
+
+@pytest.mark.parametrize("uid", ["1950-03-03", "123-45-6789", "John Smith"])
+def test_case_show_never_repeats_a_case_id_shaped_like_an_identifier(world, uid):
+    result = run("case", "show", "SITEA", uid)
+    assert result.exit_code == 1
+    assert result.stderr == "Error: SITEA has no case with that ID\n"
 
 
 def test_case_withdraw(world):

@@ -102,6 +102,21 @@ def test_a_printer_of_another_site_is_refused(world, printers):
         ("bad uid!", None, "Case ID: use 1 to 64 letters, digits, - or _"),
         ("C-2", "1234567", "Patient key: expected the pseudonymous key"),
         ("C-2", "12345678901234567890", "Patient key: expected the pseudonymous key"),
+        ("C-2", "JohnSmith19500303", "Patient key: expected the pseudonymous key"),
+        ("C-2", "a" * 63, "Patient key: expected the pseudonymous key"),
+        ("C-2", "A" * 64, "Patient key: expected the pseudonymous key"),
+        ("C-2", "g" * 64, "Patient key: expected the pseudonymous key"),
+        ("123-45-6789", None, "Case ID: looks like a Social Security number; use your site's"),
+        ("123456789", None, "Case ID: looks like a Social Security number"),
+        ("1950-03-03", None, "Case ID: looks like a date; use your site's own case identifier"),
+        ("19500303", None, "Case ID: looks like a date"),
+        ("03-03-1950", None, "Case ID: looks like a date"),
+        ("1950/03/03", None, "Case ID: looks like a date"),
+        ("CASE-1950-03-03", None, "Case ID: looks like a date"),
+        ("617-555-0100", None, "Case ID: looks like a phone number"),
+        ("6175550100", None, "Case ID: looks like a phone number"),
+        ("(617)555-0100", None, "Case ID: looks like a phone number"),
+        ("jsmith@example.org", None, "Case ID: looks like an e-mail address"),
     ],
 )
 def test_record_fields_are_checked(world, printers, uid, key, message):
@@ -109,6 +124,31 @@ def test_record_fields_are_checked(world, printers, uid, key, message):
         save(world, printers[0], uid=uid, patient_key=key)
     assert caught.value.problems[0].message.startswith(message)
     assert Case.objects.exists() is False
+
+
+def test_a_refused_case_id_is_named_with_the_rule_and_never_echoed(world, printers):
+    with pytest.raises(InvalidCase) as caught:
+        save(world, printers[0], uid="1950-03-03")
+    assert caught.value.problems[0].message == (
+        "Case ID: looks like a date; use your site's own case identifier, never a date, "
+        "phone number, SSN or e-mail"
+    )
+    assert services.shown_case_uid("1950-03-03") == ""
+    assert services.shown_case_uid("CASE-7") == "CASE-7"
+
+
+@pytest.mark.parametrize(
+    "uid", ["CASE-7", "3DP-2026-0042", "2026-017", "A12", "42", "SITE_2026_001"]
+)
+def test_lab_case_ids_are_accepted(world, printers, uid):
+    assert services.case_uid_kind(uid) is None
+    assert services.check_record(uid, None, "draft") == []
+
+
+def test_only_a_key_the_registry_made_is_a_patient_key(world):
+    key = patient_key("SITEA", "12345678")
+    assert services.check_record("C-1", key, "draft") == []
+    assert services.check_record("C-1", key.upper(), "draft")[0].path == "patient_key"
 
 
 def test_identifiers_in_free_text_are_refused_naming_the_field(world, printers):

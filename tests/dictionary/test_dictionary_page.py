@@ -281,10 +281,10 @@ def test_a_bad_value_is_shown_at_its_field_with_the_value_kept(world):
     )
     assert response.status_code == 400
     page = text(response)
-    message = "Patient age (years): 'forty' is not valid; expected a whole number"
+    message = "Patient age (years): the value is not valid; expected a whole number"
     assert f'<a href="#f-age_years">age_years</a>: {shown(message)}</li>' in page
     assert 'name="age_years" value="forty"' in page
-    message = "Number of copies: 0 is out of range; expected a whole number from 1 to 50"
+    message = "Number of copies: the value is out of range; expected a whole number from 1 to 50"
     assert f'<a href="#f-prints_2_copies">prints[2].copies</a>: {message}</li>' in page
     assert f'<p class="errorlist" role="alert">{message}</p>' in page
     assert 'name="prints_2_copies" value="0"' in page

@@ -230,7 +230,7 @@ def test_unusual_values_are_warnings_not_errors():
         (
             "est_procedure_time_saved_min",
             "unusually_high",
-            f"{DICTIONARY.elements['est_procedure_time_saved_min'].label}: 700 is above 600 "
+            f"{DICTIONARY.elements['est_procedure_time_saved_min'].label}: the value is above 600 "
             "minutes; please check it",
         )
     ]

@@ -72,7 +72,7 @@ def test_all_or_nothing_writes_nothing_when_a_row_is_bad(world, labels, tmp_path
     )
     assert result.exit_code == 1
     assert "6 rows — 4 new, 0 changed, 0 unchanged, 2 invalid" in result.stdout
-    assert "Row 3, age_years: Patient age (years): 'forty' is not valid" in result.stderr
+    assert "Row 3, age_years: Patient age (years): the value is not valid" in result.stderr
     assert result.stderr.endswith(
         "Error: 2 invalid rows: nothing was written (fix them, or import the valid rows only)\n"
     )

@@ -18,6 +18,7 @@ from registry3d.dictionary import registry
 from registry3d.dictionary.flat import FlatReader
 from registry3d.intake import services as intake
 from registry3d.intake.models import Import, ImportMode, ImportStatus
+from registry3d.lib.pseudonym import patient_key
 from registry3d.sites import services as sites
 from tests.cases.conftest import printers_for
 from tests.intake.import_files import case_rows, write_csv, write_xlsx
@@ -124,7 +125,7 @@ def test_new_cases_of_a_bulk_write_are_stored_as_one_case_write_would_store_them
     for number, row in enumerate(rows, start=2):
         _record, data, _problems = reader.read(row)
         status = "draft" if number % 3 == 0 else "submitted"
-        key = "k" * 20 if number % 4 == 0 else None
+        key = patient_key("SITEA", f"MRN{number}") if number % 4 == 0 else None
         bulk.append(cases.BulkRow(number, row["case_uid"], cases.normalise(data), status, key))
     result = cases.save_cases_bulk(world.site_a, bulk, actor=world.alice, note="import X")
     assert (result.new, result.changed, result.unchanged, result.refused) == (30, 0, 0, [])

@@ -146,9 +146,11 @@ def test_pycap_raises_redcaps_error_for_a_bad_token_or_a_bad_record(live):
         )
     text = error.value.args[0]["error"]
     assert (
-        "P-1,age_years,old,Patient age (years): 'old' is not valid; expected a whole number" in text
+        "P-1,age_years,,Patient age (years): the value is not valid; expected a whole number"
+        in text
     )
-    assert "P-2,sex,robot" in text
+    assert 'P-2,sex,,"Sex: the value is not a code of this list' in text
+    assert "robot" not in text and "old" not in text.replace("P-1", "")
     assert Case.objects.exists() is False
 
 

@@ -377,39 +377,39 @@ def test_an_import_with_bad_records_lists_every_problem_and_writes_nothing(redca
         [
             "N-1",
             "is_point_of_care",
-            "maybe",
-            "Made at the point of care: 'maybe' is not valid; expected 1 (yes) or 0 (no)",
+            "",
+            "Made at the point of care: the value is not valid; expected 1 (yes) or 0 (no)",
         ],
         [
             "N-1",
             "age_years",
-            "forty",
-            "Patient age (years): 'forty' is not valid; expected a whole number",
+            "",
+            "Patient age (years): the value is not valid; expected a whole number",
         ],
         [
             "N-1",
             "intended_uses___trainee_education",
-            "2",
+            "",
             "Intended uses: expected 1 (checked) or 0 (unchecked)",
         ],
         [
             "N-1",
             "object_type",
-            "anatomic_thing",
-            "Type of 3D printed object: 'anatomic_thing' is not a code of this list; expected "
+            "",
+            "Type of 3D printed object: the value is not a code of this list; expected "
             "one of anatomic_model, anatomic_guide",
         ],
         [
             "N-1",
             "copies",
-            "-3",
-            "prints instance 1: Number of copies: -3 is out of range; expected a whole number "
-            "from 1 to 50",
+            "",
+            "prints instance 1: Number of copies: the value is out of range; "
+            "expected a whole number from 1 to 50",
         ],
         [
             "N-3",
             "redcap_repeat_instance",
-            "3",
+            "",
             "prints: instance 3 follows instance 0; number the instances 1, 2, 3… without gaps",
         ],
     ]
@@ -487,7 +487,7 @@ def test_a_withdrawn_case_cannot_be_imported_over(redcap_world, api):
     case_services.withdraw_case(case, "Entered twice by mistake")
     response = import_json(api, redcap_world.alice_token, [{"record_id": "A-1", "sex": "female"}])
     assert problems_of(response) == [
-        ["A-1", "record_id", "A-1", "the case was withdrawn and cannot change"]
+        ["A-1", "record_id", "", "the case was withdrawn and cannot change"]
     ]
 
 
