@@ -11,7 +11,9 @@ changes between a research and a site export are the :class:`Rules`:
   year, ages above the top code written as ``90+``, no free text (only an
   identifiable export holds it, screened for identifiers), no site case ID
   or patient key, site codes replaced by stable random labels when asked;
-- a site export holds the site's own cases as stored.
+- a site export holds the site's own cases as stored, except that text
+  which looks like a patient identifier is withheld, as in every export
+  (:mod:`registry3d.lib.withhold`).
 
 The site's CSV and XLSX files are instead one wide row per case in the
 columns of the import template (:mod:`registry3d.dictionary.flat`), so a
@@ -23,9 +25,8 @@ from dataclasses import dataclass, field
 
 from registry3d.dictionary import derive
 from registry3d.dictionary.spec import Dictionary, Element
-from registry3d.lib.identifiers import find_identifier
+from registry3d.lib.withhold import WITHHELD, withheld
 
-WITHHELD = "[withheld: looks like a patient identifier]"
 LEFT_OUT_FREE_TEXT = (
     "Free text: never in a de-identified export; only an administrator's identifiable "
     "export (limited data set) holds it, screened."
@@ -87,7 +88,8 @@ class Rules:
                 "screen": "Free-text elements are included (this leaves HIPAA Safe Harbor); in "
                 "them and in other typed text, values that look like a patient identifier are "
                 f"replaced by {WITHHELD}.",
-                "keep": "Free-text elements are included as stored.",
+                "keep": "Free-text elements are included; in them and in other typed text, "
+                f"values that look like a patient identifier are replaced by {WITHHELD}.",
             }[self.free_text]
         )
         out.append(
@@ -163,16 +165,17 @@ def _element_column(element: Element, rules: Rules, stats: Stats) -> Column | No
                 return f"{top}+"
             return None if value is None else str(value)
 
-    elif element.screened and rules.free_text != "keep":
-        # Free text the analyst asked for, and names typed into other text elements.
+    elif element.screened:
+        # Every export, a site's own too: an identifier stored past the entry
+        # screen (an older screen, or one it missed) never leaves.
         note = f"Values that look like a patient identifier are replaced by {WITHHELD}."
 
         def read(values, key=key):
             value = values.get(key)
-            if isinstance(value, str) and find_identifier(value):
+            shown = withheld(value)
+            if shown is not value:
                 stats.withheld_text += 1
-                return WITHHELD
-            return value
+            return shown
 
     else:
 
