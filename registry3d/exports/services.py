@@ -42,6 +42,7 @@ from registry3d.exports.models import (
     ExportStatus,
 )
 from registry3d.lib.sql import quoted
+from registry3d.lib.withhold import withheld
 from registry3d.sites.models import Site, SiteRole
 from registry3d.sites.services import get_site_for_user
 
@@ -372,7 +373,20 @@ def group_sizes(cases, dictionary: Dictionary) -> dict[str, int]:
     return sizes
 
 
-def wide_table(dictionary: Dictionary, sizes: dict[str, int]) -> t.Table:
+def _screened_read(name: str, stats: t.Stats):
+    """Read column ``name`` of a wide row, withholding what looks like an identifier."""
+
+    def read(row):
+        value = row.get(name)
+        shown = withheld(value)
+        if shown is not value:
+            stats.withheld_text += 1
+        return shown
+
+    return read
+
+
+def wide_table(dictionary: Dictionary, sizes: dict[str, int], stats: t.Stats) -> t.Table:
     """The site's cases as one row each, in the import template's columns."""
     reader = flat.FlatReader(dictionary)
     columns = []
@@ -380,7 +394,11 @@ def wide_table(dictionary: Dictionary, sizes: dict[str, int]) -> t.Table:
         plan = reader._column(name)
         element = plan[1] if plan[0] == "top" else plan[3] if plan[0] == "item" else None
         kind = t._kind(element, t.SITE_RULES) if element is not None else "text"
-        columns.append(t.Column(name, name, kind, lambda r, name=name: r.get(name)))
+        if element is not None and element.screened:
+            read = _screened_read(name, stats)
+        else:
+            read = lambda r, name=name: r.get(name)  # noqa: E731
+        columns.append(t.Column(name, name, kind, read))
     return t.Table("cases", "Cases", columns)
 
 
@@ -489,7 +507,8 @@ def write_export(
         if wide:
             # Withdrawn cases apart: the cases file imports again as it is,
             # and an import takes no withdrawn case.
-            cases_table = wide_table(dictionary, group_sizes(cases, dictionary))
+            stats = t.Stats()
+            cases_table = wide_table(dictionary, group_sizes(cases, dictionary), stats)
             withdrawn = t.Table(
                 "withdrawn",
                 "Withdrawn cases",
@@ -499,12 +518,11 @@ def write_export(
                         "withdrawn_reason",
                         "Why it was withdrawn",
                         "text",
-                        lambda r: r["withdrawn_reason"],
+                        _screened_read("withdrawn_reason", stats),
                     ),
                 ],
             )
             table_list = [cases_table, withdrawn]
-            stats = t.Stats()
         else:
             table_list, stats = t.tables(dictionary, rules)
     total = cases.count()
@@ -557,6 +575,8 @@ def write_export(
             "The site's own cases as stored, one row per case in the columns of the import "
             "template, so the file can be edited and imported again; withdrawn cases are apart "
             "(withdrawn.csv, or their own sheet), since an import takes none.",
+            f"Text values that look like a patient identifier are replaced by {t.WITHHELD}; "
+            "redact them in the case (registry3d case redact).",
             "Text a spreadsheet could run as a formula starts with ' in CSV (an import removes "
             "it) and is stored as text in XLSX.",
         ]
