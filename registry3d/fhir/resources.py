@@ -14,8 +14,11 @@
    "unknown"), machine times, turnaround and intervals (days), costs
    (``[USD]``), procedure figures, and the patient's age.
 5. The case as a **QuestionnaireResponse** of the ``registry3d-case``
-   Questionnaire (everything the case holds, losslessly) and, when the
+   Questionnaire (everything the case holds) and, when the
    physician answered, one of ``registry3d-physician``.
+
+Text that looks like a patient identifier (stored past the entry screen) is
+replaced by a marker in every resource (:mod:`registry3d.lib.withhold`).
 
 No resource carries a date: the registry keeps none (only the month of the
 request, inside the case's response) and a date of export or change would
@@ -47,6 +50,7 @@ from registry3d.fhir.common import (
     value_set_system,
 )
 from registry3d.fhir.questionnaire import sections_of
+from registry3d.lib.withhold import withheld
 
 CPT_UNITS = EXTENSION + "cpt-units"
 SITE_SYSTEM = "urn:registry3d:site"
@@ -161,7 +165,7 @@ def answers(element: Element, value) -> list[dict]:
         return [{"valueDecimal": value}]
     if kind == "boolean":
         return [{"valueBoolean": value}]
-    return [{"valueString": value}]
+    return [{"valueString": withheld(value) if element.screened else value}]
 
 
 def _items(elements: list[Element], data: dict, free_text: bool) -> list[dict]:
@@ -344,7 +348,7 @@ def _body_site(part, dictionary: Dictionary, free_text: bool) -> dict | None:
             words.append(element.value_set.label_of(part[name]))
     comment = dictionary.all_elements.get("anatomic_parts.comment")
     if part.get("comment") and (free_text or (comment is not None and not comment.free_text)):
-        words.append(part["comment"])
+        words.append(withheld(part["comment"]))
     if not codings:
         return None
     return {"coding": codings, "text": ", ".join(words)}
@@ -398,7 +402,7 @@ def _property(element: Element, value) -> dict | None:
     elif kind == "integer_list":
         out["valueQuantity"] = [_quantity(n, "") for n in value]
     elif isinstance(value, str):
-        out["valueCode"] = [{"text": value}]
+        out["valueCode"] = [{"text": withheld(value) if element.screened else value}]
     else:
         return None
     return out
