@@ -29,6 +29,7 @@ from registry3d.audit.models import AuditEvent
 from registry3d.cases.models import Case, CaseVersion
 from registry3d.dictionary import registry
 from registry3d.lib.ratelimit import token_write_wait
+from registry3d.lib.withhold import withheld
 from registry3d.redcap import services
 from registry3d.redcap.errors import ImportRefused
 from registry3d.redcap.project import RECORD_ID, project_of
@@ -248,14 +249,18 @@ def _details(event: AuditEvent, version: CaseVersion | None) -> str:
             status = status[-1]
         if status:
             parts.append(f"status = '{status}'")
+    elements = registry.current().dictionary.all_elements
     for path, values in (version.changed if version is not None else {}).items():
         if path in ("patient_key", "status"):
             continue  # not part of a REDCap record, and never shown; the status is above
         new = values[-1] if isinstance(values, list) else values
+        element = elements.get(re.sub(r"\[[0-9]+\]", "", path))
+        if element is None or element.screened:
+            new = withheld(new)  # text, or an element of an older dictionary
         shown = "" if new is None else (json.dumps(new) if isinstance(new, list) else str(new))
         parts.append(f"{path} = '{shown}'")
     if event.action == "case.withdrawn" and version is not None and version.note:
-        parts.append(f"reason = '{version.note}'")
+        parts.append(f"reason = '{withheld(version.note)}'")
     return ", ".join(parts)
 
 

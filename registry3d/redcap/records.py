@@ -27,6 +27,7 @@ from registry3d.cases.services import shown_case_uid
 from registry3d.dictionary import flat, generators, registry
 from registry3d.dictionary.spec import Dictionary
 from registry3d.dictionary.validation import is_safe_name
+from registry3d.lib.withhold import withheld
 from registry3d.redcap.project import (
     COMPLETE,
     INCOMPLETE,
@@ -55,7 +56,7 @@ def _cell(field_: Field, value) -> str:
         return "1" if value else "0"
     if kind == "integer_list":
         return ";".join(str(v) for v in value)
-    return str(value)
+    return str(withheld(value) if field_.element.screened else value)
 
 
 def _fill(row: dict, fields: list[Field], values: dict) -> bool:
