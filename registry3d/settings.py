@@ -131,11 +131,15 @@ except ValueError as exc:
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take the write lock up front, so two writers
     # queue instead of failing with "database is locked" half-way through;
-    # WAL lets readers go on while one writes.
+    # WAL lets readers go on while one writes. secure_delete overwrites what
+    # a change frees, so a redacted value is not left in the file's free
+    # pages (some SQLite builds have it on by default, not all).
     _database["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;"
+        ),
     }
     _database["CONN_MAX_AGE"] = 0
     if _database["NAME"] not in ("", ":memory:"):
