@@ -259,6 +259,13 @@ cli("report", "--national", "--period", year, "--out", str(out / "national.csv")
 cli("backup", "--out", str(out / "backup.tar"))
 cli("manage", "dumpdata", "audit", "--output", str(out / "audit.json"))
 
+# A site export as the pages' job makes it: one ZIP under var/exports.
+from registry3d.exports import services as exports
+from registry3d.sites.models import Site
+
+job = exports.request_site_export(None, Site.objects.get(code=sites[0]), "csv", enqueue=False)
+exports.run_export(job)
+
 # What the APIs answer: every case's FHIR Bundle, each site's REDCap records and log.
 from registry3d.cases.models import Case
 from registry3d.fhir.resources import bundle
@@ -275,7 +282,6 @@ with open(out / "redcap-api-records.json", "w", encoding="utf-8") as handle:
 
 from types import SimpleNamespace
 from registry3d.redcap.api import log
-from registry3d.sites.models import Site
 
 for code in sites:
     token = SimpleNamespace(site=Site.objects.get(code=code))
@@ -448,7 +454,8 @@ def planted_registry(new_registry, tmp_path_factory):
     saved = json.loads(_run(registry, _setup() + script).strip().splitlines()[-1])
     out = tmp_path_factory.mktemp("outputs") / "before"
     make_outputs(registry, out)
-    return registry, saved, out
+    old_zips = [p.name for p in (registry.var / "exports").glob("*.zip")]
+    return registry, saved, out, old_zips
 
 
 def test_the_planted_strings_cover_every_kind_the_screen_flags():
@@ -463,7 +470,7 @@ def test_the_planted_strings_cover_every_kind_the_screen_flags():
 
 
 def test_the_cases_hold_every_planted_string_in_every_text_element(planted_registry):
-    registry, saved, _ = planted_registry
+    registry, saved, _, _ = planted_registry
     # One case a string at each site, the string in every text element.
     assert len(saved) == 2 * len(PLANTED)
     for case in saved:
@@ -480,7 +487,7 @@ def test_the_cases_hold_every_planted_string_in_every_text_element(planted_regis
 
 
 def test_no_output_holds_a_flagged_string(planted_registry):
-    registry, _, out = planted_registry
+    registry, _, out, _ = planted_registry
     made = sorted(p.name for p in out.iterdir())
     assert made == sorted(
         [
@@ -506,7 +513,7 @@ def test_no_output_holds_a_flagged_string(planted_registry):
 
 
 def test_the_reports_snapshot_and_the_var_folder_hold_no_planted_string(planted_registry):
-    registry, _, _ = planted_registry
+    registry, _, _, _ = planted_registry
     snapshots = list(registry.var.rglob("*.parquet"))
     assert snapshots, "no reports snapshot was built"
     skip = {"registry3d.sqlite3", "registry3d.sqlite3-wal", "registry3d.sqlite3-shm"}
@@ -515,7 +522,7 @@ def test_the_reports_snapshot_and_the_var_folder_hold_no_planted_string(planted_
 
 
 def test_the_backup_restores_them_only_into_the_cases_own_rows(planted_registry, new_registry):
-    _, _, out = planted_registry
+    _, _, out, _ = planted_registry
     restored = new_registry("planted-restored")
     result = restored.cli("restore", str(out / "backup.tar"))
     assert result.returncode == 0, result.stderr
@@ -524,7 +531,7 @@ def test_the_backup_restores_them_only_into_the_cases_own_rows(planted_registry,
 
 
 def test_after_redaction_no_planted_string_is_anywhere(planted_registry, new_registry):
-    registry, saved, out = planted_registry
+    registry, saved, out, old_zips = planted_registry
     commands = [
         ["case", "redact", case["site"], case["case_uid"], "--element", path, "--reason", REASON]
         for case in saved
@@ -545,6 +552,13 @@ def test_after_redaction_no_planted_string_is_anywhere(planted_registry, new_reg
     # The var folder, its SQLite database byte by byte included.
     hits = found(file_texts(registry.var, skip={"exports"}, raw_databases=True), PLANTED)
     assert not hits, "planted strings in the var folder after redaction:\n" + _report(hits)
+    # A ZIP exported before the redaction holds what the screen missed then
+    # (an administrator deletes it); the one exported after holds nothing.
+    zips = sorted((registry.var / "exports").glob("*.zip"))
+    assert len(zips) == 2
+    hits = found(file_texts(registry.var / "exports"), PLANTED)
+    assert {where.split(":")[0] for where, _, _ in hits} <= {f"exports/{old}" for old in old_zips}
+    assert {(kind, string) for _, kind, string in hits} == set(PLANTED) - set(FLAGGED)
 
 
 REDACT = """
