@@ -501,9 +501,11 @@ def export_cases(
     identifiable export (limited data set), which the pages show to registry
     administrators alone. A site export (--site) holds the
     site's cases as stored, in CSV or XLSX in the import template's columns
-    (so it can be edited and imported again) or in Parquet tables. Every
-    export writes dictionary.csv and manifest.json (rows, bytes and SHA-256
-    of each file) beside its data and is recorded in the audit trail.
+    (so it can be edited and imported again) or in Parquet tables. In every
+    export, text that looks like a patient identifier is withheld (redact
+    it in the case with 'registry3d case redact'). Every export writes
+    dictionary.csv and manifest.json (rows, bytes and SHA-256 of each file)
+    beside its data and is recorded in the audit trail.
     """
     from registry3d.exports import services as exports
     from registry3d.exports.errors import ExportError

@@ -14,6 +14,7 @@ from registry3d.audit.models import AuditEvent
 from registry3d.cases.models import Case
 from registry3d.cli import main
 from registry3d.exports.models import Export
+from registry3d.exports.tables import WITHHELD
 from registry3d.intake import services as intake
 from registry3d.intake.models import Import
 from tests.conftest import client_for, csrf_post
@@ -245,3 +246,25 @@ def test_a_redcap_export_loads_as_a_redcap_project(exportable, tmp_path):
     for case in exportable.cases:
         assert case.patient_key not in text
     assert "BRAVO" not in text
+
+
+def test_text_that_looks_like_an_identifier_is_withheld_in_every_format(exportable, tmp_path):
+    # Stored past the entry screen: typed before it knew the shape, say.
+    case = [c for c in site_a(exportable) if c.status == "submitted"][0]
+    Case.objects.filter(pk=case.pk).update(data={**case.data, "ua_comment": "call 617-555-0100"})
+    for fmt in ("csv", "xlsx", "parquet", "fhir", "redcap"):
+        out, _ = site_export(tmp_path, fmt)
+        for path in out.iterdir():
+            data = path.read_bytes()
+            if path.suffix == ".xlsx":
+                with zipfile.ZipFile(io.BytesIO(data)) as book:
+                    data = b"".join(book.read(name) for name in book.namelist())
+            elif path.suffix == ".parquet":
+                data = str(pq.read_table(path).to_pylist()).encode()
+            assert b"555-0100" not in data, path
+    cases = pd.read_csv(tmp_path / "csv" / "cases.csv", dtype=str, keep_default_na=False)
+    mine = cases.set_index("case_uid").loc[case.case_uid, "ua_comment"]
+    assert mine == WITHHELD
+    assert json.loads((tmp_path / "csv" / "manifest.json").read_text())["withheld_free_text"] == 1
+    redcap = (tmp_path / "redcap" / "records.csv").read_text()
+    assert WITHHELD in redcap
