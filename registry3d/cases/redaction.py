@@ -10,7 +10,10 @@ A case keeps every version, so a value once saved stays in its history.
    withdrawal version's note) and in the physician's stored answers with
    :data:`REDACTED`, keeping every version number;
 3. move the case's ``updated_at``, so the next reports snapshot reads it
-   again, and record one audit event naming the element and the reason.
+   again, and record one audit event naming the element and the reason;
+4. on SQLite, once committed, write the change into the database file and
+   empty the write-ahead log, which still holds the pages with the old
+   value (freed pages are overwritten: ``secure_delete`` in the settings).
 
 The audit trail holds only keyed digests of values (see
 :mod:`registry3d.audit.digests`), so it needs no change. Only text is
@@ -20,10 +23,11 @@ a group (``anatomic_parts[2].comment``) means that item number in each
 version.
 """
 
+import logging
 import re
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -32,6 +36,8 @@ from registry3d.cases.errors import RedactionRefused
 from registry3d.cases.models import Case, CaseStatus, CaseVersion
 from registry3d.dictionary import registry
 from registry3d.lib.identifiers import find_identifier
+
+logger = logging.getLogger(__name__)
 
 REDACTED = "[redacted]"
 WITHDRAWN_REASON = "withdrawn_reason"
@@ -188,7 +194,21 @@ def redact_case(
                 **({"answers": answers} if answers else {}),
             },
         )
+        transaction.on_commit(_empty_write_ahead_log)
     return Redaction(case, path, changed, answers)
+
+
+def _empty_write_ahead_log() -> None:
+    """Checkpoint SQLite's write-ahead log and cut it to nothing (PostgreSQL: nothing)."""
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = cursor.fetchone()[0]
+    if busy:
+        # A reader in the middle of a transaction kept it; the next
+        # checkpoint writes it, and the log is reused from its start.
+        logger.warning("The redaction is committed; SQLite's log could not be emptied yet")
 
 
 def _replace(case: Case, versions: list[CaseVersion], path: str) -> list[int]:
