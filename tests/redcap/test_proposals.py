@@ -337,6 +337,16 @@ def test_an_analyst_proposes_reviews_and_accepts_a_version(world, dictionary, se
     assert "this proposal was already accepted" in again.content.decode()
 
 
+def test_a_file_name_that_looks_like_an_identifier_is_kept_nowhere(world, dictionary):
+    planted = "Smith, John 1950-03-03.csv"
+    response = upload(client_for(world.dan), edited(dictionary), name=planted)
+    assert response.status_code == 302
+    proposal = DictionaryProposal.objects.get()
+    assert proposal.file_name == "data-dictionary.csv"
+    trail = " ".join(e.changes_json for e in AuditEvent.objects.all())
+    assert "Smith" not in trail and "1950" not in trail
+
+
 def test_a_refused_file_shows_every_problem_and_stores_nothing(world, dictionary):
     rows = exported(dictionary)
     name = moved(rows)
