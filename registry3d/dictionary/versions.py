@@ -167,6 +167,14 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+def is_older(version: str, than: str) -> bool:
+    """Whether dictionary ``version`` comes before ``than`` (text that is no version: no)."""
+    try:
+        return _version_key(version) < _version_key(than)
+    except ValueError:
+        return False
+
+
 def carry_forward(data: dict, from_version: str, dictionary: Dictionary) -> dict:
     """Return a copy of ``data`` (valid under ``from_version``) in the current version.
 
