@@ -1025,8 +1025,12 @@ def _upgrade_cases(batch_size: int = 500):
     from registry3d.cases.models import Case
     from registry3d.cases.upgrade import older_versions, upgrade_cases
     from registry3d.dictionary import registry
+    from registry3d.dictionary.errors import DictionaryError
 
-    version = registry.current().dictionary.version
+    try:
+        version = registry.current().dictionary.version
+    except DictionaryError as exc:
+        raise click.ClickException(f"The dictionary in force does not load: {exc}") from None
     total = Case.objects.filter(dictionary_version__in=older_versions(version)).count()
     if not total:
         return upgrade_cases(batch_size=batch_size)

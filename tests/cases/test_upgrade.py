@@ -130,3 +130,13 @@ def test_the_cli_carries_cases_forward_and_says_so(old_cases):
     assert again.stderr == "Every case follows dictionary 1.1.0 already.\n"
     event = AuditEvent.objects.filter(action="cases.carried_forward").first()
     assert event.actor_label.startswith("command line (")
+
+
+def test_init_carries_cases_forward_on_every_run(old_cases, monkeypatch):
+    # The test database is migrated already; init's own steps are tested in
+    # tests/test_deployment.py.
+    monkeypatch.setattr("django.core.management.call_command", lambda *a, **k: None)
+    result = CliRunner().invoke(main, ["init"])
+    assert result.exit_code == 0, result.output
+    assert "Carried 4 cases forward to dictionary 1.1.0.\n" in result.stderr
+    assert not Case.objects.exclude(dictionary_version="1.1.0").exists()
