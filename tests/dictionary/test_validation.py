@@ -289,7 +289,21 @@ def test_product_names_are_codes_and_their_versions_are_bounded():
     assert {"cad_software_other", "prints.material_trade_name_other", "ua_comment"} <= screened
 
 
-@pytest.mark.parametrize("typed", ["Mimics 25", "John Smith", "1950-03-03", "v25", "25 by JS"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Mimics 25",
+        "John Smith",
+        "1950-03-03",
+        "03/03/1950",
+        "617.555.0100",
+        "123.45.6789",
+        "192.168.1.10",
+        "01103",
+        "v25",
+        "25 by JS",
+    ],
+)
 def test_a_software_version_is_a_number_not_text(typed):
     case = model_case()
     case["segmentation_software_version"] = typed
