@@ -311,6 +311,28 @@ def test_a_software_version_is_a_number_not_text(typed):
     assert [p.path for p in found] == ["segmentation_software_version"]
 
 
+@pytest.mark.parametrize("complete", [True, False])
+def test_a_product_is_named_in_words_only_when_it_is_not_listed(complete):
+    case = model_case()
+    case.update(cad_software="blender", cad_software_other="Blender fork")
+    case["prints"][0].update(material_trade_name_other="House resin")
+    found = {(p.path, p.message) for p in errors(VALIDATOR.validate(case, complete=complete))}
+    assert found == {
+        (
+            "cad_software_other",
+            "Name the CAD or mesh software only when it is not listed; choose Other, or clear "
+            "the name.",
+        ),
+        (
+            "prints[1].material_trade_name_other",
+            "Name the material only when it is not listed; choose Other, or clear the name.",
+        ),
+    }
+    case.update(cad_software="other")
+    case["prints"][0].update(material_trade_name="other")
+    assert errors(VALIDATOR.validate(case, complete=complete)) == []
+
+
 def test_a_retired_code_is_refused_with_its_replacement(dictionary_copy):
     path = dictionary_copy(
         (
