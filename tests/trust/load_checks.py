@@ -8,7 +8,7 @@ PostgreSQL). The clients need no Django: only the dictionary file and
 with plain SQL.
 
 Every write carries a marker of its own in one free-text element
-(``cad_software``), so each stored version can be traced back to the
+(``cad_software_other``), so each stored version can be traced back to the
 request that made it: the checks then say that every acknowledged write is
 stored exactly once, at the version its answer gave, with the data its
 answer gave; that no refused write left anything; that versions run 1..n;
@@ -26,7 +26,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-MARK = "cad_software"  # free text, 100 characters: each write's marker goes here
+MARK = "cad_software_other"  # free text, 100 characters: each write's marker goes here
 TECHNOLOGIES = (
     "material_jetting",
     "vat_photopolymerization",
