@@ -140,3 +140,18 @@ def test_init_carries_cases_forward_on_every_run(old_cases, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "Carried 4 cases forward to dictionary 1.1.0.\n" in result.stderr
     assert not Case.objects.exclude(dictionary_version="1.1.0").exists()
+
+
+def test_text_carried_to_a_code_can_be_redacted_and_the_code_stays(old_cases, world):
+    from registry3d.cases.redaction import REDACTED, redact_case
+
+    upgrade_cases()
+    first = Case.objects.get(case_uid="C-1")
+    done = redact_case(first, "segmentation_software", "typed by mistake", actor=world.ada)
+    assert done.versions == [1, 2]
+    first.refresh_from_db()
+    assert first.data["segmentation_software"] == "materialise_mimics"
+    versions = {v.version: v for v in CaseVersion.objects.filter(case=first)}
+    assert versions[1].data["segmentation_software"] == REDACTED
+    assert versions[2].changes["segmentation_software"] == [REDACTED, "materialise_mimics"]
+    assert versions[2].data["segmentation_software"] == "materialise_mimics"
