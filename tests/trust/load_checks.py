@@ -82,12 +82,15 @@ def case_pool(seed: int, count: int = 30, labels: dict | None = None) -> list[di
     from registry3d.dictionary.examples import synthetic_case
 
     rng = random.Random(seed)
-    return [
+    pool = [
         synthetic_case(
             dictionary(), rng, printer_labels=labels or LABELS, with_questionnaire=n % 2 == 0
         )
         for n in range(count)
     ]
+    for data in pool:
+        data["cad_software"] = "other"  # the marker names software the list does not have
+    return pool
 
 
 class Http:
