@@ -77,20 +77,7 @@ _NAMED_MONTH_DATE = re.compile(
     ),
     re.IGNORECASE,
 )
-_MONTH_PREFIXES = (
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "may",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "oct",
-    "nov",
-    "dec",
-)
+_MONTH_PREFIXES = tuple("jan feb mar apr may jun jul aug sep oct nov dec".split())
 _DIGIT = re.compile(r"\d")
 
 
@@ -129,11 +116,10 @@ _ADDRESS = re.compile(
     r"|\bp\.?\s*o\.?\s*box\s*#?\s*\d+",
     re.IGNORECASE,
 )
-_STATES = (
+_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
-    "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
-).split()
-_STATES = frozenset(_STATES)
+    "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split()
+)
 # Two letters then five digits; the letters are checked against _STATES
 # in Python, which is much faster than a 51-way alternation at every place.
 _STATE_ZIP = re.compile(r"\b([a-z]{2})\.?,?\s+\d{5}(?:-\d{4})?(?!\d)", re.IGNORECASE)
@@ -156,7 +142,8 @@ def _has_zip(text: str) -> bool:
 _RECORD = re.compile(
     r"\b(?:mrn|mr\s*#|mr\s+no|med(?:ical)?\.?\s*rec(?:ord)?s?|record|chart|acct|account|acc"
     r"|accession|fin|csn|har|empi|encounter|enc|visit|hosp(?:ital)?|patient\s*id|pt\s*id)"
-    r"\.?\s*(?:no\.?|num(?:ber)?|#|id)?\s*[:#=.-]?\s*[a-z]{0,3}\d{4,}",
+    # A number of four digits or more, but not a year: "visit 2026".
+    r"\.?\s*(?:no\.?|num(?:ber)?|#|id)?\s*[:#=.-]?\s*[a-z]{0,3}(?!(?:19|20)\d\d(?!\d))\d{4,}",
     re.IGNORECASE,
 )
 _SERIAL = re.compile(

@@ -174,6 +174,7 @@ def test_it_reads_file_names_split_on_separators_and_glued_cues(name, kind):
         "AX 0.625 STND",
         "Q21.3, 120 kVp, 0.625 mm, v2.1.3, 2026-07",
         "HU threshold 226-3071",
+        "Follow-up visit 2026, reprint in July 2026",
         "heart_v2_final.stl",
     ],
 )
