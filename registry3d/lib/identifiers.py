@@ -21,8 +21,9 @@ How a text is screened (everything is compiled once, at import):
 4. People's names: a first name from the US Census lists (the ``names``
    package) followed by a capitalised word ("John Smith", "John Q.
    Smith"), "Last, First", DICOM's "Last^First", a title or cue word
-   ("Mr", "Dr", "patient", "name:") before a capitalised word. In text
-   without case (all upper or all lower) both words must be in the lists.
+   ("Mr", "Dr", "patient", "name:") before a capitalised word, two
+   capitalised words after "by", "for" or "with". In text without case
+   (all upper or all lower) both words must be in the lists.
    Medical eponyms, product names and common words are allowed, and a
    name followed by "syndrome", "fracture", "procedure"... is an eponym.
 
@@ -212,6 +213,8 @@ _COMMON_WORDS = frozenset(
     sandy sunny tom val van von de la le del der di du al st dr mr ms mrs jr sr ii iii iv
     left right head heart bone model form part lab room box lot job order print printer
     black gray grey long short little small large clear red gold silver street house see
+    health hospital hospitals clinic clinics medical university college institute center
+    centre foundation children childrens health system
     ash kit max ben don ed sam pat law low rice
     """.split()
 )
@@ -256,6 +259,12 @@ _CUE = re.compile(
 )
 
 
+# Weaker cues: two capitalised words after them are a name even when the
+# first name is not in the lists ("run by Priya Raman", "model for Kwame
+# Mensah"), unless either is an eponym, a product or a common word.
+_WEAK_CUE = re.compile(rf"\b(?:by|for|with)\s+({_WORD})\s+(?:[A-Z]\.?\s+)?({_WORD})(?!\w)")
+
+
 def _is_cased(word: str) -> bool:
     """Written as a name: 'Smith' (or 'O'Brien', 'McDonald'), not 'smith' or 'SMITH'."""
     return word[0].isupper() and not word.isupper() and word[1:] != word[1:].upper()
@@ -296,6 +305,13 @@ def _has_name(text: str, either_order: bool = False) -> bool:
             continue
         if _is_cased(last) or _plain(last) in _SURNAMES:
             return True
+    for m in _WEAK_CUE.finditer(text):
+        first, last = m.group(1), m.group(2)
+        if not (_is_cased(first) and _is_cased(last)) or _names_allowed(first, last):
+            continue
+        if {_plain(first), _plain(last)} & _COMMON_WORDS or _EPONYM_HEADS.match(text, m.end(2)):
+            continue
+        return True
     for m in _DICOM_NAME.finditer(text):
         if not _names_allowed(m.group(1), m.group(2)):
             return True
