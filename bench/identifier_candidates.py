@@ -42,7 +42,7 @@ def baseline() -> Callable[[str], bool]:
     import subprocess
 
     old = subprocess.run(
-        ["git", "show", "cf3c9af:registry3d/lib/identifiers.py"],
+        ["git", "show", "a984e41:registry3d/lib/identifiers.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
