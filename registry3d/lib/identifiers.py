@@ -101,6 +101,22 @@ _URL = re.compile(
 _IPV4 = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d]|\.\d)"
 )
+_VERSION_CUE = re.compile(r"(?:\bv|version|ver|build|release|rev|firmware|fw)\.?\s*\Z", re.I)
+
+
+def _has_ipv4(text: str) -> bool:
+    """An IPv4 address, but not a version number ("Version 25.0.1.7", "Mimics 25.0.0.12")."""
+    for m in _IPV4.finditer(text):
+        before = text[max(0, m.start() - 12) : m.start()]
+        if _VERSION_CUE.search(before):
+            continue
+        words = before.split()
+        if words and words[-1].lower() in _ALLOWED:
+            continue
+        return True
+    return False
+
+
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-f]{1,4}:){2,7}:?[0-9a-f]{0,4}(?![\w:])", re.IGNORECASE)
 _SSN = re.compile(
     r"(?<![\d-])\d{3}([-\s.])\d{2}\1\d{4}(?![\d-])"
@@ -214,7 +230,8 @@ _COMMON_WORDS = frozenset(
     left right head heart bone model form part lab room box lot job order print printer
     black gray grey long short little small large clear red gold silver street house see
     health hospital hospitals clinic clinics medical university college institute center
-    centre foundation children childrens health system
+    centre foundation children childrens system rounds board team type grade class stage
+    level zone phase
     ash kit max ben don ed sam pat law low rice
     """.split()
 )
@@ -259,9 +276,9 @@ _CUE = re.compile(
 )
 
 
-# Weaker cues: two capitalised words after them are a name even when the
-# first name is not in the lists ("run by Priya Raman", "model for Kwame
-# Mensah"), unless either is an eponym, a product or a common word.
+# Weaker cues: two capitalised words after them are a name when the second
+# is a surname, even if the first name is not in the lists ("run by Priya
+# Raman"); "printed with Elastic Resin" and "for Tumor Board" are not.
 _WEAK_CUE = re.compile(rf"\b(?:by|for|with)\s+({_WORD})\s+(?:[A-Z]\.?\s+)?({_WORD})(?!\w)")
 
 
@@ -311,7 +328,8 @@ def _has_name(text: str, either_order: bool = False) -> bool:
             continue
         if {_plain(first), _plain(last)} & _COMMON_WORDS or _EPONYM_HEADS.match(text, m.end(2)):
             continue
-        return True
+        if _plain(last) in _SURNAMES:
+            return True
     for m in _DICOM_NAME.finditer(text):
         if not _names_allowed(m.group(1), m.group(2)):
             return True
@@ -324,7 +342,7 @@ _CHECKS: list[tuple[str, Callable[[str], object]]] = [
     ("an e-mail address", lambda text: "@" in text and _EMAIL.search(text)),
     ("a web address", lambda text: ("/" in text or "www" in text.lower()) and _URL.search(text)),
     ("a US Social Security number", _SSN.search),
-    ("an IP address", _IPV4.search),
+    ("an IP address", _has_ipv4),
     ("an IP address", lambda text: ":" in text and _IPV6.search(text)),
     ("a full date", _has_date),
     ("a medical record or account number", _RECORD.search),
@@ -354,6 +372,7 @@ def _find(text: str, either_order: bool) -> str | None:
 
 _FILE_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}\Z")
 _FILE_SEPARATORS = re.compile(r"_+")
+_CAMEL_CASE = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")
 _WORD_SEPARATORS = re.compile(r"(?<!\d)[-.]|[-.](?!\d)")
 # Cue words glued to what follows in file names: MRN1234567, DOB19500303.
 _GLUED_CUE = re.compile(
@@ -367,16 +386,17 @@ def find_identifier_in_file_name(name: str) -> str | None:
     1. Drop the extension, turn ``_`` into spaces and split cue words glued
        to their number (``MRN1234567`` becomes ``MRN 1234567``), then
        screen that, reading "Smith John" as a name as well as "John Smith".
-    2. Screen it again with ``-`` and ``.`` as spaces too, so that
-       ``john.smith.heart`` and ``SMITH-JOHN`` are read as words (a dash or
-       dot between digits stays: ``1950-03-03``).
+    2. Screen it again with ``-`` and ``.`` as spaces too and camel case
+       split, so that ``john.smith.heart``, ``SMITH-JOHN`` and
+       ``JohnSmith`` are read as words (a dash or dot between digits
+       stays: ``1950-03-03``).
     3. Screen the name as it is.
     """
     if not name:
         return None
     stem = _FILE_EXTENSION.sub("", name)
     spaced = _GLUED_CUE.sub(r"\1 ", _FILE_SEPARATORS.sub(" ", stem))
-    words = _WORD_SEPARATORS.sub(" ", spaced)
+    words = _CAMEL_CASE.sub(" ", _WORD_SEPARATORS.sub(" ", spaced))
     for text in dict.fromkeys((spaced, words)):
         found = _find(text, either_order=True)
         if found:

@@ -156,6 +156,7 @@ def test_it_names_the_kind_of_each_identifier_from_issue_15(text, kind):
         ("DOB19500303_pelvis.obj", "a full date"),
         ("john.smith.liver.stl", "a person's name"),
         ("SMITH-JOHN_skull.3mf", "a person's name"),
+        ("JohnSmith_heart.stl", "a person's name"),
     ],
 )
 def test_it_reads_file_names_split_on_separators_and_glued_cues(name, kind):
@@ -176,6 +177,12 @@ def test_it_reads_file_names_split_on_separators_and_glued_cues(name, kind):
         "HU threshold 226-3071",
         "Follow-up visit 2026, reprint in July 2026",
         "heart_v2_final.stl",
+        "VeroClear_TissueMatrix_heart.stl",
+        "Version 25.0.1.7; Mimics 25.0.0.123",
+        "Printed with Elastic Resin, then Surgical Guide resin",
+        "Reviewed with Cardiac Surgery for Tumor Board",
+        "Stanford Type A dissection",
+        "Jefferson Health, Mayo Clinic",
     ],
 )
 def test_lab_text_passes(text):
