@@ -138,6 +138,7 @@ def init(demo, demo_password, admin_email, admin_password):
     click.echo("Migrating the database…", err=True)
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
+    _upgrade_cases()
     if admin_email:
         existing = services.User.objects.filter(email=admin_email.strip().lower()).first()
         if existing is not None:
@@ -1065,6 +1066,41 @@ def dictionary_publish(file):
         click.echo(f"published {d.name} {d.version}")
     else:
         click.echo(f"{d.name} {d.version} was already published")
+
+
+@dictionary.command("upgrade-cases")
+@click.option("--batch-size", default=500, show_default=True, help="Cases carried per transaction.")
+@needs_django
+def dictionary_upgrade_cases(batch_size):
+    """Carry stored cases of an older dictionary version forward to the one in force."""
+    if batch_size < 1:
+        raise click.ClickException("--batch-size must be at least 1")
+    result = _upgrade_cases(batch_size)
+    if not result.carried:
+        click.echo(f"Every case follows dictionary {result.version} already.", err=True)
+
+
+def _upgrade_cases(batch_size: int = 500):
+    """Carry older cases forward (see registry3d.cases.upgrade); say what was done."""
+    from registry3d.cases.models import Case
+    from registry3d.cases.upgrade import older_versions, upgrade_cases
+    from registry3d.dictionary import registry
+    from registry3d.dictionary.errors import DictionaryError
+
+    try:
+        version = registry.current().dictionary.version
+    except DictionaryError as exc:
+        raise click.ClickException(f"The dictionary in force does not load: {exc}") from None
+    total = Case.objects.filter(dictionary_version__in=older_versions(version)).count()
+    if not total:
+        return upgrade_cases(batch_size=batch_size)
+    with progress_bar("Carrying cases forward", "{task.completed} of {task.total}") as bar:
+        task = bar.add_task("carry", total=total)
+        result = upgrade_cases(batch_size=batch_size, progress=lambda done: bar.advance(task, done))
+    click.echo(f"Carried {result.carried} cases forward to dictionary {version}.", err=True)
+    for site_code, case_uid, path, code in result.problems:
+        click.echo(f"  {site_code}/{case_uid}: {path} ({code}); correct the case", err=True)
+    return result
 
 
 @dictionary.command("generate")

@@ -48,6 +48,7 @@ def test_every_command_has_help():
         ["dictionary", "diff"],
         ["dictionary", "publish"],
         ["dictionary", "generate"],
+        ["dictionary", "upgrade-cases"],
     ):
         result = run(*command, "--help")
         assert result.exit_code == 0, command

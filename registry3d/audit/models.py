@@ -45,6 +45,8 @@ ACTION_WORDS = {
     "export.downloaded": "downloaded an export",
     "export.refused": "was refused an export",
     "case.redacted": "redacted a value in a case",
+    "cases.imported": "imported cases from a file",
+    "cases.carried_forward": "carried cases forward to a new dictionary version",
     "audit.rebased": "replaced case values in old events with digests (the chain was re-based)",
 }
 

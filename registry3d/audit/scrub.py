@@ -2,7 +2,8 @@
 
 Events recorded before keyed digests (:mod:`registry3d.audit.digests`)
 copied case values into the trail: every changed element's old and new
-value, withdrawal reasons, the physician's answers. The trail cannot be
+value, withdrawal reasons, the physician's answers, and the names of
+uploaded files as typed (which may name the patient). The trail cannot be
 edited, so those values could never be removed. :func:`scrub_values` does
 it once, openly:
 
@@ -32,6 +33,13 @@ from registry3d.audit.services import canonical_json, event_hash, record
 
 REBASED = "audit.rebased"
 CASE_ELEMENT_EVENTS = ("case.created", "case.submitted", "case.updated")
+# Events that named an uploaded file as the person typed it (which may name
+# the patient) before file names were screened: action -> the key.
+FILE_NAME_EVENTS = {
+    "import.created": "file",
+    "model_file.kept": "file_name",
+    "dictionary.proposed": "file",
+}
 _DIGEST_RE = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -65,6 +73,9 @@ def scrubbed_changes(action: str, changes: dict, key: bytes) -> dict:
         out["reason"] = _scrubbed(changes["reason"], key)
     elif action == "questionnaire.answered" and isinstance(changes.get("answers"), dict):
         out["answers"] = {k: _scrubbed(v, key) for k, v in changes["answers"].items()}
+    elif action in FILE_NAME_EVENTS and FILE_NAME_EVENTS[action] in changes:
+        name = FILE_NAME_EVENTS[action]
+        out[name] = _scrubbed(changes[name], key)
     return out
 
 

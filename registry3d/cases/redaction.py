@@ -18,8 +18,9 @@ A case keeps every version, so a value once saved stays in its history.
 The audit trail holds only keyed digests of values (see
 :mod:`registry3d.audit.digests`), so it needs no change. Only text is
 redacted: a coded, numeric or checked value is corrected by editing the case.
-Every value the path held is replaced, not only the current one; a path into
-a group (``anatomic_parts[2].comment``) means that item number in each
+Every text value the path held is replaced, not only the current one (a
+code it holds now, carried forward from text by a newer dictionary, stays);
+a path into a group (``anatomic_parts[2].comment``) means that item number in each
 version.
 """
 
@@ -138,9 +139,13 @@ def _found(case: Case, versions: list[CaseVersion], path: str) -> list:
     return values
 
 
-def _blank(data, steps) -> bool:
+def _is_target(value, targets: set) -> bool:
+    return isinstance(value, str) and value in targets
+
+
+def _blank(data, steps, targets: set) -> bool:
     holder, name = _container(data, steps)
-    if holder is None or holder.get(name) is None:
+    if holder is None or not _is_target(holder.get(name), targets):
         return False
     holder[name] = REDACTED
     return True
@@ -170,13 +175,14 @@ def redact_case(
             raise RedactionRefused(
                 f"{path} holds no value in case {case.case_uid}; nothing to redact"
             )
-        for value in values:
-            refused = _refusal(path, value)
-            if refused:
-                raise RedactionRefused(refused)
-        reason = _check_reason(reason, values)
-        changed = _replace(case, versions, path)
-        answers = _replace_answers(case, path)
+        # A path may hold a code now and text from an older dictionary
+        # (carried forward to the code): the text is redacted, the code kept.
+        targets = {v for v in values if _refusal(path, v) is None}
+        if not targets:
+            raise RedactionRefused(_refusal(path, values[0]))
+        reason = _check_reason(reason, sorted(targets))
+        changed = _replace(case, versions, path, targets)
+        answers = _replace_answers(case, path, targets)
         case.updated_at = timezone.now()  # the reports snapshot reads the case again
         case.save(update_fields=["data", "withdrawn_reason", "updated_at"])
         record(
@@ -211,7 +217,7 @@ def _empty_write_ahead_log() -> None:
         logger.warning("The redaction is committed; SQLite's log could not be emptied yet")
 
 
-def _replace(case: Case, versions: list[CaseVersion], path: str) -> list[int]:
+def _replace(case: Case, versions: list[CaseVersion], path: str, targets: set) -> list[int]:
     """Put the marker in the case and its versions; return the version numbers changed."""
     changed = []
     if path == WITHDRAWN_REASON:
@@ -224,12 +230,12 @@ def _replace(case: Case, versions: list[CaseVersion], path: str) -> list[int]:
                 changed.append(version.version)
         return changed
     steps = _steps(path)
-    _blank(case.data, steps)
+    _blank(case.data, steps, targets)
     for version in versions:
-        touched = _blank(version.data, steps)
+        touched = _blank(version.data, steps, targets)
         pair = version.changes.get(path)
-        if pair:
-            version.changes[path] = [REDACTED if v is not None else None for v in pair]
+        if pair and any(_is_target(v, targets) for v in pair):
+            version.changes[path] = [REDACTED if _is_target(v, targets) else v for v in pair]
             touched = True
         if touched:
             version.save(update_fields=["data", "changes"])
@@ -237,7 +243,7 @@ def _replace(case: Case, versions: list[CaseVersion], path: str) -> list[int]:
     return changed
 
 
-def _replace_answers(case: Case, path: str) -> int:
+def _replace_answers(case: Case, path: str, targets: set) -> int:
     """Put the marker in the physician's stored answers to the case's questionnaires."""
     from registry3d.questionnaires.models import QuestionnaireResponse
 
@@ -246,7 +252,7 @@ def _replace_answers(case: Case, path: str) -> int:
     steps, count = _steps(path), 0
     # The case's lock keeps them still: an answer to a locked case waits.
     for response in QuestionnaireResponse.objects.filter(request__case=case):
-        if _blank(response.answers, steps):
+        if _blank(response.answers, steps, targets):
             response.save(update_fields=["answers"])
             count += 1
     return count

@@ -92,6 +92,31 @@ MATERIALS = {
     "binder_jetting": "gypsum_composite",
 }
 LIMBS_AND_BREAST = {"upper_extremity", "lower_extremity", "breast"}
+# Products with a version each; None: no CAD software used.
+SEGMENTATION_SOFTWARE = [
+    (("materialise_mimics", "26"), 45),
+    (("slicer_3d", "5.6.2"), 20),
+    (("materialise_mimics_inprint", "3.1"), 10),
+    (("simpleware_scanip", "2024.06"), 8),
+    (("terarecon", None), 7),
+    (("vitrea", "7.16"), 5),
+    (("axial3d", None), 5),
+]
+CAD_SOFTWARE = [
+    (("materialise_3_matic", "18"), 50),
+    (("meshmixer", "3.5"), 15),
+    (("blender", "4.1"), 10),
+    (("geomagic_freeform", None), 10),
+    (None, 15),
+]
+TRADE_NAMES = {
+    "material_jetting": ["stratasys_veroclear", "stratasys_verowhite", "stratasys_agilus30"],
+    "vat_photopolymerization": ["formlabs_biomed_clear", "formlabs_clear", "formlabs_white"],
+    "material_extrusion": ["pla"],
+    "powder_bed_fusion": ["eos_pa_2200", "hp_pa12"],
+    "binder_jetting": ["visijet_pxl"],
+}
+GUIDE_TRADE_NAMES = ["formlabs_surgical_guide", "stratasys_med610"]
 
 
 def _weighted(rng: random.Random, pairs):
@@ -257,7 +282,39 @@ def synthetic_case(
     ]
     if scenarios and rng.random() < 0.6:
         case["appropriateness_scenario"] = rng.choice(scenarios)
+    _add_products(case, dictionary, rng)
     return case
+
+
+def _add_products(case: dict, dictionary: Dictionary, rng: random.Random) -> None:
+    """Name the software and materials, when the dictionary has value sets for them.
+
+    A generator of its own, seeded from ``rng`` without drawing from it, so
+    the cases made before products were named stay the same.
+    """
+    element = dictionary.elements.get("segmentation_software")
+    if element is None or element.type != "choice":
+        return
+    own = random.Random(repr(rng.getstate()[1][:8]))
+    for name, weights in (
+        ("segmentation_software", SEGMENTATION_SOFTWARE),
+        ("cad_software", CAD_SOFTWARE),
+    ):
+        choice = _weighted(own, weights)
+        if choice is not None and choice[0] in dictionary.elements[name].value_set.active_codes():
+            case[name] = choice[0]
+            if choice[1] and f"{name}_version" in dictionary.elements:
+                case[f"{name}_version"] = choice[1]
+    trade_names = dictionary.value_sets.get("material_trade_name")
+    for item in case["prints"]:
+        options = (
+            GUIDE_TRADE_NAMES
+            if case["object_type"] == "anatomic_guide"
+            else TRADE_NAMES.get(item["technology"], [])
+        )
+        options = [o for o in options if trade_names and o in trade_names.active_codes()]
+        if options and own.random() < 0.8:
+            item["material_trade_name"] = own.choice(options)
 
 
 def _cpt_lines(case: dict) -> list[dict]:

@@ -32,7 +32,15 @@ CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 YEAR_MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 CONTEXT_NAMES = frozenset({"site_printer_labels"})
-CHANGE_KINDS = {"renamed", "value_renamed", "value_split", "added_required", "removed"}
+CHANGE_KINDS = {
+    "renamed",
+    "value_renamed",
+    "value_split",
+    "added_required",
+    "removed",
+    "text_to_code",
+}
+TEXT_TO_CODE_KEYS = {"kind", "element", "other", "other_element", "version_element", "match"}
 
 COMMON_KEYS = {
     "name",
@@ -691,6 +699,10 @@ class _Loader:
                         f"{', '.join(sorted(CHANGE_KINDS))}",
                         entry,
                     )
+                if kind == "text_to_code":
+                    self.check_text_to_code(
+                        change, f"history {entry['version']}", str(entry["version"]) == version
+                    )
                 changes.append(Change(kind, _plain(change)))
             history.append(
                 Version(
@@ -706,6 +718,60 @@ class _Loader:
                 getattr(raw, "line", None) and raw,
             )
         return history
+
+    def check_text_to_code(self, change, what: str, current: bool) -> None:
+        """Check a text_to_code change; its elements and codes only in its own version.
+
+        An older version's change names the elements as they were then: a
+        later version may have renamed or removed them.
+        """
+        what = f"{what}: text_to_code"
+        self.only(change, TEXT_TO_CODE_KEYS, what)
+        for key in ("element", "other", "other_element"):
+            self.need(change, key, str, what)
+        if "version_element" in change:
+            self.need(change, "version_element", str, what)
+        match = self.need(change, "match", list, what)
+        if not match:
+            self.fail(f"{what}: 'match' needs at least one {{code, pattern}}", change)
+        for number, entry in enumerate(match, start=1):
+            where = f"{what}: match {number}"
+            if not isinstance(entry, dict):
+                self.fail(f"{where} must be a mapping {{code, pattern}}", match)
+            self.only(entry, {"code", "pattern"}, where)
+            self.need(entry, "code", str, where)
+            try:
+                re.compile(self.need(entry, "pattern", str, where))
+            except re.error as exc:
+                self.fail(f"{where}: pattern is not a valid regular expression: {exc}", entry)
+        if current:
+            self.check_text_to_code_targets(change, what)
+
+    def check_text_to_code_targets(self, change, what: str) -> None:
+        elements = self.dictionary.all_elements
+        target = elements.get(change["element"])
+        if target is None or target.type != "choice":
+            self.fail(f"{what}: '{change['element']}' is not a choice element", change)
+        group = target.group
+        codes = {c.code for c in target.value_set.codes}
+        for code in [change["other"]] + [m["code"] for m in change["match"]]:
+            if code not in codes:
+                self.fail(
+                    f"{what}: '{code}' is not a code of value set '{target.value_set.name}'",
+                    change,
+                )
+        for key, free_text in (("other_element", True), ("version_element", False)):
+            name = change.get(key)
+            if name is None:
+                continue
+            element = elements.get(name)
+            if element is None or element.type != "text" or element.group != group:
+                place = f"group '{group}'" if group else "the top level"
+                self.fail(f"{what}: {key} '{name}' is not a text element at {place}", change)
+            if free_text and not element.free_text:
+                self.fail(f"{what}: other_element '{name}' must be free_text: true", change)
+            if not free_text and not element.pattern:
+                self.fail(f"{what}: version_element '{name}' needs a 'pattern'", change)
 
 
 class _Line:

@@ -10,6 +10,7 @@ cases forward.
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,12 +167,20 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+def is_older(version: str, than: str) -> bool:
+    """Whether dictionary ``version`` comes before ``than`` (text that is no version: no)."""
+    try:
+        return _version_key(version) < _version_key(than)
+    except ValueError:
+        return False
+
+
 def carry_forward(data: dict, from_version: str, dictionary: Dictionary) -> dict:
     """Return a copy of ``data`` (valid under ``from_version``) in the current version.
 
     The changes declared in each newer version's history entry are applied
     in order: renamed elements, renamed or split values, new required
-    elements with their default, removed elements.
+    elements with their default, removed elements, text mapped onto codes.
     """
     data = copy.deepcopy(data)
     start = _version_key(from_version)
@@ -179,7 +188,7 @@ def carry_forward(data: dict, from_version: str, dictionary: Dictionary) -> dict
         if _version_key(version.version) <= start:
             continue
         for change in version.changes:
-            _apply(change.kind, change.data, data)
+            _apply(change.kind, change.data, data, dictionary)
     return data
 
 
@@ -194,8 +203,10 @@ def _targets(data: dict, dotted: str):
         yield data, dotted
 
 
-def _apply(kind: str, change: dict, data: dict) -> None:
-    if kind == "renamed":
+def _apply(kind: str, change: dict, data: dict, dictionary: Dictionary) -> None:
+    if kind == "text_to_code":
+        _text_to_code(change, data, dictionary)
+    elif kind == "renamed":
         for container, key in _targets(data, change["from"]):
             if key in container:
                 new_key = change["to"].split(".")[-1]
@@ -216,3 +227,58 @@ def _apply(kind: str, change: dict, data: dict) -> None:
                 container[key] = new
             elif isinstance(value, list):
                 container[key] = [new if v == old else v for v in value]
+
+
+# A version number in product text: digits and dots, perhaps a service pack,
+# standing alone (not part of a date such as 1950-03-03 or 3/3/1950).
+VERSION_IN_TEXT = re.compile(r"(?<![\w.\-/])[vV]?(\d[\d.]*(?: ?(?:SP|R|U|HF)\d+)?)(?![\w\-/]|\.\w)")
+
+
+def _text_to_code(change: dict, data: dict, dictionary: Dictionary) -> None:
+    """Map stored product text onto a code of the element's value set.
+
+    1. Text that is already a code of the change (a case entered after the
+       element became a choice) is left alone.
+    2. The first ``match`` whose pattern is found gives the code; a version
+       number left in the text once the product's name is taken out goes to
+       ``version_element`` when it fits that element's pattern, and anything
+       else in the text is dropped.
+    3. Text that matches nothing becomes the ``other`` code, the text moving
+       to ``other_element`` (free text, kept only in the site's own data).
+    """
+    known = {change["other"]} | {m["code"] for m in change["match"]}
+    patterns = [(m["code"], re.compile(m["pattern"])) for m in change["match"]]
+    version_name = change.get("version_element")
+    version_pattern = _version_pattern(dictionary, version_name)
+    other_key = change["other_element"].split(".")[-1]
+    for container, key in _targets(data, change["element"]):
+        text = container.get(key)
+        if not isinstance(text, str) or text in known:
+            continue
+        text = " ".join(text.split())
+        if not text:
+            container.pop(key)
+            continue
+        for code, pattern in patterns:
+            found = pattern.search(text)
+            if found:
+                container[key] = code
+                version = _version_in(text[: found.start()] + " " + text[found.end() :])
+                if version_name and version and version_pattern.fullmatch(version):
+                    container.setdefault(version_name.split(".")[-1], version)
+                break
+        else:
+            container[key] = change["other"]
+            container[other_key] = text
+
+
+def _version_pattern(dictionary: Dictionary, name: str | None) -> re.Pattern:
+    element = dictionary.all_elements.get(name) if name else None
+    if element is None or not element.pattern:
+        return re.compile(r"(?!)")  # no version element today: keep no version
+    return re.compile(element.pattern)
+
+
+def _version_in(text: str) -> str | None:
+    found = VERSION_IN_TEXT.search(text)
+    return found.group(1).rstrip(".") if found else None

@@ -18,6 +18,7 @@ from registry3d.cases.errors import CaseError, StaleVersion
 from registry3d.cases.models import Case, CaseStatus
 from registry3d.dictionary import registry
 from registry3d.dictionary.errors import DictionaryError
+from registry3d.intake import names
 from registry3d.redcap import proposals
 from registry3d.redcap.datadict import RowProblem
 from registry3d.redcap.errors import ImportRefused, ProposalRefused
@@ -196,6 +197,9 @@ def store_proposal(
         )
     dictionary = registry.current().dictionary
     proposal = proposals.propose(content, dictionary)
+    # The name is typed by a person: one that looks like an identifier is
+    # neither stored nor written to the audit trail.
+    file_name, _kind = names.screened(file_name, names.neutral_name("data-dictionary", file_name))
     with transaction.atomic():
         stored = DictionaryProposal.objects.create(
             file_name=file_name[:200],

@@ -235,7 +235,7 @@ def test_the_dictionary_is_served(api):
     reply = api["http"].call("GET", "/api/v1/dictionary", token=api["read"])
     assert reply.status == 200
     body = reply.json()
-    assert body["version"] == "1.0.0"
+    assert body["version"] == "1.1.0"
     assert "age_years" in body["schema"]["properties"]
 
 

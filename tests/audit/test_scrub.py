@@ -49,6 +49,13 @@ def old_events(world):
         object_id="OLD-2",
         changes={"answers": {"ua_comment": NAME, "ua_important": "5"}, "version": 2},
     )
+    record(
+        "model_file.kept",
+        site=world.site_a,
+        object_type="model_file",
+        object_id="M-1",
+        changes={"file_name": f"{NAME}.stl", "sha256": "0" * 64, "bytes": 84},
+    )
 
 
 def all_text() -> str:
@@ -75,7 +82,7 @@ def test_it_replaces_old_values_with_digests_and_verify_reports_the_rebase(world
     result = run("audit", "scrub-values", "--yes")
     assert result.exit_code == 0, result.output
     assert result.output == (
-        f"Rewrote 3 events from #{first_new + 1} to hold digests; hashed 4 again; "
+        f"Rewrote 4 events from #{first_new + 1} to hold digests; hashed 5 again; "
         f"recorded the re-base as #{head.seq + 1}.\n"
     )
     assert NAME not in all_text()

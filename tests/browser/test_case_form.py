@@ -10,7 +10,7 @@ def open_form(page):
     log_in(page, ALICE)
     expect(page.get_by_role("heading", level=1)).to_have_text("Site A Hospital")
     page.goto("/dictionary/form/")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Case form dictionary 1.0.0")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Case form dictionary 1.1.0")
 
 
 def items_of(page, group):
@@ -155,5 +155,5 @@ def test_the_checked_form_page_has_no_horizontal_scroll_on_a_phone(browser_world
 def test_the_dictionary_page_has_no_horizontal_scroll_on_a_phone(browser_world, new_page):
     page = new_page(viewport={"width": 390, "height": 844})
     page.goto("/dictionary/")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Data dictionary version 1.0.0")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Data dictionary version 1.1.0")
     assert no_horizontal_scroll(page)

@@ -28,7 +28,7 @@ def test_a_case_is_created_with_its_version_history_and_audit(world, printers):
         1,
         "submitted",
     )
-    assert case.dictionary_version == "1.0.0"
+    assert case.dictionary_version == "1.1.0"
     assert case.object_type == case.data["object_type"]
     assert case.case_month == case.data["case_year_month"]
     version = CaseVersion.objects.get(case=case)

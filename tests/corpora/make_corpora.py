@@ -204,7 +204,7 @@ def json_corpus() -> None:
     )
     questionnaire_response = {
         "resourceType": "QuestionnaireResponse",
-        "questionnaire": f"{CASE_Q}|1.0.0",
+        "questionnaire": f"{CASE_Q}|1.1.0",
         "identifier": {"system": "urn:registry3d:case-uid", "value": "BAD-27"},
         "status": "in-progress",
         "item": [

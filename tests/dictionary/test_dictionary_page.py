@@ -143,29 +143,29 @@ def test_the_dictionary_page_refuses_a_post(world):
         (
             "dictionary.csv",
             "text/csv; charset=utf-8",
-            "registry3d-dictionary-1.0.0.csv",
+            "registry3d-dictionary-1.1.0.csv",
             b"section,element,label,",
         ),
-        ("dictionary.xlsx", XLSX, "registry3d-dictionary-1.0.0.xlsx", b"PK"),
+        ("dictionary.xlsx", XLSX, "registry3d-dictionary-1.1.0.xlsx", b"PK"),
         (
             "redcap-data-dictionary.csv",
             "text/csv; charset=utf-8",
-            "registry3d-redcap-data-dictionary-1.0.0.csv",
+            "registry3d-redcap-data-dictionary-1.1.0.csv",
             b"Variable / Field Name,Form Name,",
         ),
         (
             "case.schema.json",
             "application/schema+json",
-            "registry3d-case.schema-1.0.0.json",
+            "registry3d-case.schema-1.1.0.json",
             b'{\n  "$schema"',
         ),
         (
             "import-template.csv",
             "text/csv; charset=utf-8",
-            "registry3d-import-template-1.0.0.csv",
+            "registry3d-import-template-1.1.0.csv",
             b"case_uid,patient_key,status,",
         ),
-        ("import-template.xlsx", XLSX, "registry3d-import-template-1.0.0.xlsx", b"PK"),
+        ("import-template.xlsx", XLSX, "registry3d-import-template-1.1.0.xlsx", b"PK"),
     ],
 )
 def test_each_download_is_public_with_its_type_and_a_versioned_filename(
@@ -215,7 +215,7 @@ def test_anyone_logged_in_may_open_the_form_preview(world, who):
     response = client_for(getattr(world, who)).get("/dictionary/form/")
     assert response.status_code == 200
     page = text(response)
-    assert '<h1>Case form <span class="badge">dictionary 1.0.0</span></h1>' in page
+    assert '<h1>Case form <span class="badge">dictionary 1.1.0</span></h1>' in page
     assert '<button type="submit" name="check" value="complete">Check as submitted</button>' in page
 
 

@@ -115,7 +115,7 @@ def test_a_changed_element_that_keeps_a_published_version_is_refused(dictionary_
     with pytest.raises(DictionaryError) as caught:
         load(path)
     assert caught.value.message == (
-        "version 1.0.0 is already published, but element:age_years changed; give the file a "
+        "version 1.1.0 is already published, but element:age_years changed; give the file a "
         "new version and describe the change under 'history'"
     )
 
@@ -123,11 +123,11 @@ def test_a_changed_element_that_keeps_a_published_version_is_refused(dictionary_
 def test_the_same_change_with_a_new_version_and_history_loads(dictionary_copy):
     path = dictionary_copy(
         ("        min: 0\n        max: 120\n", "        min: 0\n        max: 130\n"),
-        ("version: 1.0.0\n", "version: 1.1.0\n"),
-        append="  - version: 1.1.0\n    released: 2027-01-01\n    summary: Allow ages to 130.\n"
+        ("version: 1.1.0\n", "version: 1.2.0\n"),
+        append="  - version: 1.2.0\n    released: 2027-01-01\n    summary: Allow ages to 130.\n"
         "    changes: []\n",
     )
-    assert load(path).dictionary.version == "1.1.0"
+    assert load(path).dictionary.version == "1.2.0"
 
 
 def test_a_broken_file_never_replaces_the_running_dictionary(dictionary_copy):

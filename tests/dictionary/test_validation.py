@@ -113,7 +113,7 @@ def test_unknown_elements_are_named_at_the_top_and_inside_groups():
     assert (
         "favourite_colour",
         "unknown_element",
-        "'favourite_colour' is not an element of dictionary version 1.0.0",
+        "'favourite_colour' is not an element of dictionary version 1.1.0",
     ) in found
     assert (
         "prints[1].glitter",
@@ -259,32 +259,78 @@ def test_identifiers_in_free_text_are_refused(text):
 @pytest.mark.parametrize(
     ("where", "path"),
     [
-        ("cad_software", "cad_software"),
-        ("segmentation_software", "segmentation_software"),
-        ("prints.material_trade_name", "prints[1].material_trade_name"),
+        ("cad_software", "cad_software_other"),
+        ("segmentation_software", "segmentation_software_other"),
+        ("prints.material_trade_name", "prints[1].material_trade_name_other"),
     ],
 )
-def test_identifiers_in_other_typed_text_are_refused(where, path):
-    """A software or material name is typed too: a patient's name there is refused."""
+def test_identifiers_in_the_name_of_another_product_are_refused(where, path):
+    """An unlisted product's name is typed: a patient's name there is refused."""
     case = model_case()
     if "." in where:
         group, name = where.split(".")
-        case[group][0][name] = "Dr Jones"
+        case[group][0].update({name: "other", f"{name}_other": "Dr Jones"})
     else:
-        case[where] = "Dr Jones"
+        case.update({where: "other", f"{where}_other": "Dr Jones"})
     found = errors(VALIDATOR.validate(case))
     assert [(p.path, p.code) for p in found] == [(path, "identifier_suspected")]
     assert "Jones" not in found[0].message
 
 
-def test_bounded_text_and_product_names_pass_the_screen():
+def test_product_names_are_codes_and_their_versions_are_bounded():
     case = model_case()
-    case["cad_software"] = "Materialise 3-matic 18.0"
-    case["prints"][0]["material_trade_name"] = "VeroClear RGD810"
+    case.update(cad_software="materialise_3_matic", cad_software_version="18.0")
+    case["segmentation_software_version"] = "25.0 SP1"
+    case["prints"][0]["material_trade_name"] = "stratasys_veroclear"
     assert errors(VALIDATOR.validate(case)) == []
     screened = {name for name, e in DICTIONARY.all_elements.items() if e.screened}
     assert "prints.printer_label" not in screened  # bounded by its pattern
-    assert {"cad_software", "prints.material_trade_name", "ua_comment"} <= screened
+    assert "cad_software_version" not in screened
+    assert {"cad_software_other", "prints.material_trade_name_other", "ua_comment"} <= screened
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Mimics 25",
+        "John Smith",
+        "1950-03-03",
+        "03/03/1950",
+        "617.555.0100",
+        "123.45.6789",
+        "192.168.1.10",
+        "01103",
+        "v25",
+        "25 by JS",
+    ],
+)
+def test_a_software_version_is_a_number_not_text(typed):
+    case = model_case()
+    case["segmentation_software_version"] = typed
+    found = errors(VALIDATOR.validate(case))
+    assert [p.path for p in found] == ["segmentation_software_version"]
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_a_product_is_named_in_words_only_when_it_is_not_listed(complete):
+    case = model_case()
+    case.update(cad_software="blender", cad_software_other="Blender fork")
+    case["prints"][0].update(material_trade_name_other="House resin")
+    found = {(p.path, p.message) for p in errors(VALIDATOR.validate(case, complete=complete))}
+    assert found == {
+        (
+            "cad_software_other",
+            "Name the CAD or mesh software only when it is not listed; choose Other, or clear "
+            "the name.",
+        ),
+        (
+            "prints[1].material_trade_name_other",
+            "Name the material only when it is not listed; choose Other, or clear the name.",
+        ),
+    }
+    case.update(cad_software="other")
+    case["prints"][0].update(material_trade_name="other")
+    assert errors(VALIDATOR.validate(case, complete=complete)) == []
 
 
 def test_a_retired_code_is_refused_with_its_replacement(dictionary_copy):
@@ -292,11 +338,11 @@ def test_a_retired_code_is_refused_with_its_replacement(dictionary_copy):
         (
             '      - {code: other, label: "Other"}\n',
             '      - {code: other, label: "Other"}\n'
-            "      - {code: not_recorded, label: Not recorded, retired_in: 1.1.0,"
+            "      - {code: not_recorded, label: Not recorded, retired_in: 1.2.0,"
             " replaced_by: unknown}\n",
         ),
-        ("version: 1.0.0\n", "version: 1.1.0\n"),
-        append="  - version: 1.1.0\n    released: 2027-01-01\n    summary: Retire a code.\n"
+        ("version: 1.1.0\n", "version: 1.2.0\n"),
+        append="  - version: 1.2.0\n    released: 2027-01-01\n    summary: Retire a code.\n"
         "    changes: [{kind: value_renamed, element: sex, from: not_recorded, to: unknown}]\n",
     )
     validator = Validator(load_dictionary(path))
@@ -306,7 +352,7 @@ def test_a_retired_code_is_refused_with_its_replacement(dictionary_copy):
         (
             "sex",
             "retired_code",
-            "Sex: 'not_recorded' was retired in dictionary version 1.1.0; use 'unknown'",
+            "Sex: 'not_recorded' was retired in dictionary version 1.2.0; use 'unknown'",
         )
     ]
 

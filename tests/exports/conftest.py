@@ -17,7 +17,9 @@ from registry3d.dictionary.examples import synthetic_case
 from registry3d.lib.pseudonym import patient_key
 from tests.cases.conftest import printers_for
 
-FORMULA = '=HYPERLINK("http://example.org","x")'
+# A formula that spreadsheets would run; without a web address, which the
+# identifier screen refuses in free text.
+FORMULA = '=HYPERLINK("#Sheet1!A1","x")'
 
 
 @dataclass

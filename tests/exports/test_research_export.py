@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from registry3d.audit.models import AuditEvent
 from registry3d.cases.models import Case
+from registry3d.cases.upgrade import upgrade_cases
 from registry3d.cli import main
 from registry3d.exports import services
 from registry3d.exports.errors import ExportRefused
@@ -179,16 +180,19 @@ def test_free_text_is_screened_in_an_identifiable_export(exportable, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_names_typed_into_software_and_material_are_withheld(exportable, tmp_path, fmt):
-    # Stored before these elements were screened at entry.
+def test_product_names_stored_as_text_leave_only_as_codes(exportable, tmp_path, fmt):
+    # Stored under dictionary 1.0.0, when these elements were free text, and
+    # carried forward to the value sets of 1.1.0 before the export.
     case = submitted(exportable)[5]
     data = {**case.data, "cad_software": "Dr Jones"}
+    data.pop("cad_software_version", None)
     data["prints"] = [{**data["prints"][0], "material_trade_name": "patient Mary Major"}]
-    Case.objects.filter(pk=case.pk).update(data=data)
+    Case.objects.filter(pk=case.pk).update(data=data, dictionary_version="1.0.0")
     other = submitted(exportable)[6]
-    Case.objects.filter(pk=other.pk).update(
-        data={**other.data, "cad_software": "Materialise 3-matic 18.0"}
-    )
+    data = {**other.data, "cad_software": "Materialise 3-matic 18.0"}
+    data.pop("cad_software_version", None)  # not an element of 1.0.0
+    Case.objects.filter(pk=other.pk).update(data=data, dictionary_version="1.0.0")
+    assert upgrade_cases().carried == 2
     out, _ = export(tmp_path, "--format", fmt)
     tables = {
         name: (
@@ -199,18 +203,20 @@ def test_names_typed_into_software_and_material_are_withheld(exportable, tmp_pat
         for name in ("cases", "prints")
     }
     cases = tables["cases"].set_index("case_code")
-    assert cases.loc[str(case.code), "cad_software"] == WITHHELD
+    assert cases.loc[str(case.code), "cad_software"] == "other"
+    assert "cad_software_other" not in cases.columns
     prints = tables["prints"]
     mine = prints[prints["case_code"] == str(case.code)]
-    assert mine["material_trade_name"].tolist() == [WITHHELD]
-    # Product names come through as typed.
-    assert cases.loc[str(other.code), "cad_software"] == "Materialise 3-matic 18.0"
+    assert mine["material_trade_name"].tolist() == ["other"]
+    assert "material_trade_name_other" not in prints.columns
+    # A known product comes through as its code, its version apart.
+    assert cases.loc[str(other.code), "cad_software"] == "materialise_3_matic"
+    assert str(cases.loc[str(other.code), "cad_software_version"]) == "18.0"
     values = "\n".join(
         str(v) for frame in tables.values() for v in frame.to_numpy().ravel().tolist()
     )
     for secret in ("Jones", "Mary Major", *exportable.secrets):
         assert secret not in values, secret
-    assert json.loads((out / "manifest.json").read_text())["withheld_free_text"] == 2
 
 
 def test_labelled_sites_are_not_named_in_the_manifest(exportable, tmp_path):
@@ -267,7 +273,7 @@ def test_unknown_elements_sites_and_values_are_refused_by_name(exportable, tmp_p
         ],
     )
     assert result.exit_code == 1
-    assert "elements: 'shoe_size' is not an element of dictionary 1.0.0; see /dictionary/" in (
+    assert "elements: 'shoe_size' is not an element of dictionary 1.1.0; see /dictionary/" in (
         result.output
     )
     assert "sites: 'NOWHERE' is not a site of this registry" in result.output

@@ -50,7 +50,8 @@ def full_data(labels) -> dict:
         vendor_equivalent_price_usd=1250.5,
         post_processing_machine_minutes=45,
         effort_cad_non_clinician="unknown",
-        segmentation_software="Mimics 25",
+        segmentation_software="materialise_mimics",
+        segmentation_software_version="25",
         age_years=67,
     )
     data.pop("age_under_1_months", None)

@@ -157,7 +157,7 @@ def test_the_responses_hold_the_case_data_and_the_physicians_answers(fhir_world)
     }
     case_response = responses["https://registry3d.org/fhir/Questionnaire/registry3d-case"]
     answers = responses["https://registry3d.org/fhir/Questionnaire/registry3d-physician"]
-    assert case_response.questionnaire.endswith("|1.0.0")
+    assert case_response.questionnaire.endswith("|1.1.0")
     assert read_answers(case_response, published_questionnaire("registry3d-case")) == lab
     assert read_answers(answers, published_questionnaire("registry3d-physician")) == physician
     assert physician["ua_important"] == "5" and physician["est_procedure_time_saved_min"] == -15

@@ -33,9 +33,9 @@ def test_both_questionnaires_are_public_and_name_the_dictionary_version():
         assert reply["Content-Type"] == "application/fhir+json; fhirVersion=4.3"
         assert questionnaire.id == name
         assert questionnaire.url == BASE + name
-        assert questionnaire.version == dictionary.version == "1.0.0"
+        assert questionnaire.version == dictionary.version == "1.1.0"
         assert questionnaire.name == title
-        assert questionnaire.status == "active"  # 1.0.0 is published
+        assert questionnaire.status == "active"  # 1.1.0 is published
         assert questionnaire.title.startswith("3D printing case: ")
 
 

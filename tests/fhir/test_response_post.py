@@ -143,7 +143,7 @@ def test_the_physicians_response_replaces_the_physicians_answers(fhir_world):
 def test_a_new_draft_case_from_a_response(fhir_world):
     resource = {
         "resourceType": "QuestionnaireResponse",
-        "questionnaire": f"{CASE_Q}|1.0.0",
+        "questionnaire": f"{CASE_Q}|1.1.0",
         "identifier": {"system": "urn:registry3d:site:SITEA:case-uid", "value": "D-1"},
         "subject": {
             "identifier": {
@@ -338,7 +338,7 @@ def test_the_dictionarys_problems_name_the_item(fhir_world):
         (
             {"questionnaire": f"{CASE_Q}|0.9.0"},
             "These are answers to version 0.9.0 of registry3d-case; this registry reads "
-            "version 1.0.0 (GET /fhir/Questionnaire/registry3d-case)",
+            "version 1.1.0 (GET /fhir/Questionnaire/registry3d-case)",
             "QuestionnaireResponse.questionnaire",
         ),
         (

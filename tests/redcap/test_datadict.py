@@ -119,14 +119,14 @@ def test_each_of_redcaps_rules_catches_what_it_is_for(rows):
         "Row 7, age_years: the minimum '1.5' is not a whole number"
     ]
     assert broken(rows, "guide_type", branching_logic="[object_typ] = 'anatomic_guide'") == [
-        "Row 27, guide_type: branching logic names 'object_typ', which is not a field"
+        "Row 31, guide_type: branching logic names 'object_typ', which is not a field"
     ]
     assert broken(rows, "guide_type", branching_logic="[intended_uses] = 'other'") == [
-        "Row 27, guide_type: branching logic names checkbox 'intended_uses' without a code; "
+        "Row 31, guide_type: branching logic names checkbox 'intended_uses' without a code; "
         "write [intended_uses(code)]"
     ]
     assert broken(rows, "guide_type", branching_logic="([object_type] = 'x'") == [
-        "Row 27, guide_type: branching logic \"([object_type] = 'x'\" has unbalanced brackets "
+        "Row 31, guide_type: branching logic \"([object_type] = 'x'\" has unbalanced brackets "
         "or quotes"
     ]
     assert broken(rows, "sex", required_field="yes") == [

@@ -126,7 +126,7 @@ def edited(dictionary) -> bytes:
 
 def test_an_edited_redcap_dictionary_becomes_the_next_version(dictionary, tmp_path):
     proposal = proposals.propose(edited(dictionary), dictionary, today="2027-01-15")
-    assert (proposal.base_version, proposal.version) == ("1.0.0", "1.1.0")
+    assert (proposal.base_version, proposal.version) == ("1.1.0", "1.2.0")
     assert proposal.changes == [
         "age_years: max 120 → 110",
         "sex: help text changed",
@@ -147,7 +147,7 @@ def test_an_edited_redcap_dictionary_becomes_the_next_version(dictionary, tmp_pa
     proposals.write_files(proposal.yaml_text, dictionary, path)
     assert (tmp_path / "appropriateness.yaml").is_file()
     new = load_dictionary(path)
-    assert new.version == "1.1.0"
+    assert new.version == "1.2.0"
     assert new.history[-1].released == "2027-01-15"
     material = new.element("prints.material")
     assert material.label == "Print material"
@@ -272,7 +272,7 @@ def test_a_removed_field_or_an_unchanged_file_is_refused(dictionary):
     with pytest.raises(ProposalRefused) as unchanged:
         proposals.propose(saved(rows), dictionary)
     assert [str(p) for p in unchanged.value.problems] == [
-        "File: the file changes nothing in dictionary 1.0.0"
+        "File: the file changes nothing in dictionary 1.1.0"
     ]
     rows.remove(row_of(rows, "copies"))
     with pytest.raises(ProposalRefused) as removed:
@@ -306,16 +306,16 @@ def test_an_analyst_proposes_reviews_and_accepts_a_version(world, dictionary, se
     proposal = DictionaryProposal.objects.get()
     assert response["Location"] == f"/redcap/proposals/{proposal.code}/"
     assert (proposal.version, proposal.created_by, proposal.status) == (
-        "1.1.0",
+        "1.2.0",
         world.dan,
         "proposed",
     )
     page = client.get(response["Location"]).content.decode()
     assert "Print material" in page and "new element nozzle_temperature_c on prints" in page
-    assert "Accept version 1.1.0" in page
+    assert "Accept version 1.2.0" in page
     download = client.get(f"/redcap/proposals/{proposal.code}/case.yaml")
-    assert download["Content-Disposition"] == 'attachment; filename="registry3d-case-1.1.0.yaml"'
-    assert yaml.safe_load(download.content)["version"] == "1.1.0"
+    assert download["Content-Disposition"] == 'attachment; filename="registry3d-case-1.2.0.yaml"'
+    assert yaml.safe_load(download.content)["version"] == "1.2.0"
     # Ada, another reviewer, accepts it: the file is written and the loader takes it.
     accepted = csrf_post(client_for(world.ada), f"/redcap/proposals/{proposal.code}/accept")
     assert accepted.status_code == 302
@@ -323,11 +323,11 @@ def test_an_analyst_proposes_reviews_and_accepts_a_version(world, dictionary, se
     assert (proposal.status, proposal.accepted_by) == ("accepted", world.ada)
     path = Path(proposal.accepted_path)
     assert path.parent.parent == Path(settings.VAR_DIR) / "dictionaries"
-    assert load_dictionary(path).version == "1.1.0"
+    assert load_dictionary(path).version == "1.2.0"
     page = client.get(f"/redcap/proposals/{proposal.code}/").content.decode()
     assert f"REGISTRY3D_DICTIONARY={path}" in page
     # The running registry keeps its version until an administrator switches.
-    assert registry.current().dictionary.version == "1.0.0"
+    assert registry.current().dictionary.version == "1.1.0"
     events = AuditEvent.objects.filter(action__startswith="dictionary.").order_by("seq")
     assert [e.action for e in events] == [
         "dictionary.proposed",
@@ -335,6 +335,16 @@ def test_an_analyst_proposes_reviews_and_accepts_a_version(world, dictionary, se
     ]
     again = csrf_post(client, f"/redcap/proposals/{proposal.code}/accept", follow=True)
     assert "this proposal was already accepted" in again.content.decode()
+
+
+def test_a_file_name_that_looks_like_an_identifier_is_kept_nowhere(world, dictionary):
+    planted = "Smith, John 1950-03-03.csv"
+    response = upload(client_for(world.dan), edited(dictionary), name=planted)
+    assert response.status_code == 302
+    proposal = DictionaryProposal.objects.get()
+    assert proposal.file_name == "data-dictionary.csv"
+    trail = " ".join(e.changes_json for e in AuditEvent.objects.all())
+    assert "Smith" not in trail and "1950" not in trail
 
 
 def test_a_refused_file_shows_every_problem_and_stores_nothing(world, dictionary):
@@ -377,12 +387,12 @@ def test_from_redcap_prints_the_changes_and_writes_the_proposed_file(world, dict
     result = CliRunner().invoke(main, ["dictionary", "from-redcap", str(source), "--out", str(out)])
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "1.0.0 → 1.1.0"
+    assert lines[0] == "1.1.0 → 1.2.0"
     assert "prints.material: label 'Material' → 'Print material'" in lines
     assert lines[-2:] == [f"wrote {out}", f"wrote {out.parent / 'appropriateness.yaml'}"]
     check = CliRunner().invoke(main, ["dictionary", "check", str(out)])
     assert check.exit_code == 0, check.stderr
-    assert check.stdout.startswith("registry3d-case 1.1.0:")
+    assert check.stdout.startswith("registry3d-case 1.2.0:")
 
 
 def test_from_redcap_refuses_a_bad_file_with_its_rows_and_writes_nothing(

@@ -8,7 +8,7 @@ PostgreSQL). The clients need no Django: only the dictionary file and
 with plain SQL.
 
 Every write carries a marker of its own in one free-text element
-(``cad_software``), so each stored version can be traced back to the
+(``cad_software_other``), so each stored version can be traced back to the
 request that made it: the checks then say that every acknowledged write is
 stored exactly once, at the version its answer gave, with the data its
 answer gave; that no refused write left anything; that versions run 1..n;
@@ -26,7 +26,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-MARK = "cad_software"  # free text, 100 characters: each write's marker goes here
+MARK = "cad_software_other"  # free text, 100 characters: each write's marker goes here
 TECHNOLOGIES = (
     "material_jetting",
     "vat_photopolymerization",
@@ -82,12 +82,15 @@ def case_pool(seed: int, count: int = 30, labels: dict | None = None) -> list[di
     from registry3d.dictionary.examples import synthetic_case
 
     rng = random.Random(seed)
-    return [
+    pool = [
         synthetic_case(
             dictionary(), rng, printer_labels=labels or LABELS, with_questionnaire=n % 2 == 0
         )
         for n in range(count)
     ]
+    for data in pool:
+        data["cad_software"] = "other"  # the marker names software the list does not have
+    return pool
 
 
 class Http:
