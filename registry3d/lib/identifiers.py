@@ -373,13 +373,13 @@ def _listed(word: str, census: frozenset[str], wide: frozenset[str], caps: bool)
     The Census lists count however the word is written. Faker's wider
     lists, of many languages, hold words that are English words too
     ("unknown", "age", "minor"), so they count only for a word written as a
-    name ("Kwame"), or where ``caps`` says so (file names; a word in
-    capitals in "Last, First" or after a role cue).
+    name ("Kwame"), or in capitals where ``caps`` says so (file names;
+    "Last, First"; the surname after a role cue).
     """
     key = _plain(word)
     if key in census:
         return True
-    return key in wide and (caps or _is_cased(word))
+    return key in wide and (_is_cased(word) or (caps and word.isupper()))
 
 
 def _first_name(word: str, caps: bool = False) -> bool:
