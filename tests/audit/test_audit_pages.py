@@ -59,7 +59,7 @@ def test_the_trail_pages_show_digests_of_case_values_never_the_values(world):
     from registry3d.audit.models import AuditEvent
     from registry3d.cases import services
 
-    comment = "Reviewed with Jane Roe"
+    comment = "Reviewed with the cardiology team"
     services.save_case(
         world.site_a,
         case_uid="T-1",

@@ -16,7 +16,7 @@ from registry3d.cases import services
 from tests.cases.conftest import a_case
 from tests.conftest import client_for, csrf_post
 
-SECRET_COMMENT = "Mimics run by Jane Roe"
+SECRET_COMMENT = "Segmented twice: the first run missed the vessels"
 
 
 def case_urls(case_uid: str) -> list[str]:
