@@ -295,11 +295,18 @@ _ALLOWED = frozenset(
     """.split()
 )
 # A name followed by one of these words is an eponym: "Smith fracture".
-_EPONYM_HEADS = re.compile(
-    r"\s*(?:'s\s+)?(?:syndrome|disease|fracture|procedure|operation|repair|shunt|anomaly"
+_HEAD_WORDS = (
+    r"syndrome|disease|fracture|procedure|operation|repair|shunt|anomaly"
     r"|tumou?r|sarcoma|lymphoma|malformation|sequence|lesion|injury|deformity|classification"
     r"|type|stage|circulation|conversion|completion|pathway|technique|frame|sign|test|score"
-    r"|criteria|scale|protocol|units?|plate|nail|screw|switch|baffle|conduit|anastomosis)\b",
+    r"|criteria|scale|protocol|units?|plate|nail|screw|switch|baffle|conduit|anastomosis"
+)
+_EPONYM_HEADS = re.compile(rf"\s*(?:'s\s+)?(?:{_HEAD_WORDS})\b", re.IGNORECASE)
+# A first name followed by one of these is an eponym too: "Pratt drain"
+# (but "John Smith drain placed" is still a name).
+_EPONYM_LAST_WORD = re.compile(
+    rf"{_HEAD_WORDS}|drain|catheter|rod|retractor|clamp|forceps|cannula|incision|manoeuvre"
+    r"|maneuver|osteotomy|reconstruction|remodell?ing|angle|index|ratio",
     re.IGNORECASE,
 )
 _NOT_NAMES = _COMMON_WORDS | _ALLOWED
@@ -418,6 +425,8 @@ def _has_name(text: str, either_order: bool = False) -> bool:
         if not _first_name(first, caps) or _names_allowed(first, last):
             continue
         if _plain(last) in _COMMON_WORDS or _EPONYM_HEADS.match(text, m.end(2)):
+            continue
+        if _EPONYM_LAST_WORD.fullmatch(last):  # "Pratt drain"
             continue
         if (_is_cased(first) and _is_cased(last)) or _surname(last, caps):
             return True

@@ -206,6 +206,7 @@ def test_it_finds_names_beyond_the_census_lists(text):
         "Jade Clear guide, Ruby Red vessels",
         "Tommy John reconstruction",
         "Per surgeon request, cut plane at the RVOT",
+        "Jackson-Pratt drain",
         "Fontan, Glenn and Norwood stages",
         "Ross procedure; Bentall considered",
         "Ebstein anomaly, Wilms tumor, Tetralogy of Fallot",
