@@ -19,11 +19,14 @@ How a text is screened (everything is compiled once, at import):
    since ``226-3071`` is as often a range.
 3. Any run of seven or more digits may be a record number.
 4. People's names: a first name from the US Census lists (the ``names``
-   package) followed by a capitalised word ("John Smith", "John Q.
-   Smith"), "Last, First", DICOM's "Last^First", a title or cue word
-   ("Mr", "Dr", "patient", "name:") before a capitalised word, two
-   capitalised words after "by", "for" or "with". In text without case
-   (all upper or all lower) both words must be in the lists.
+   package) or Faker's lists of 55 locales followed by a capitalised word
+   ("John Smith", "John Q. Smith", "Kwame Mensah"), "Last, First",
+   DICOM's "Last^First", a title or cue word ("Mr", "Dr", "patient",
+   "name:") before a capitalised word, two capitalised words after "by",
+   "for" or "with", or after a role or thanks ("surgeon", "Thanks"), or
+   before a possessive ("Kwame Romano's model"). In text without case
+   (all upper or all lower) both words must be in the lists; a word in
+   lower case only counts if the Census lists hold it.
    Medical eponyms, product names and common words are allowed, and a
    name followed by "syndrome", "fracture", "procedure"... is an eponym.
 

@@ -3,8 +3,9 @@
 The targets of issue 15 are asserted on ``tests/corpora/identifiers/
 corpus.csv``; the held-out corpora (``heldout.csv``, ``heldout2.csv``) are
 measured and reported, never asserted (they are not tuned against). The
-tables are printed (``pytest -s``) and kept in ``docs/identifier-detector.md``: run with ``REGISTRY3D_WRITE_DOCS=1`` to
-rewrite it; without it, a stale doc fails the test.
+tables are printed (``pytest -s``) and kept in ``docs/identifier-detector.md``:
+run with ``REGISTRY3D_WRITE_DOCS=1`` to rewrite it; without it, a stale doc
+fails the test.
 
 Rows whose text is a model file name are screened with
 ``find_identifier_in_file_name``, every other row with ``find_identifier``.
