@@ -40,9 +40,9 @@ from registry3d.cases.errors import CaseExists, InvalidCase, NotAllowed, StaleVe
 from registry3d.cases.models import Case, CaseStatus, CaseVersion
 from registry3d.dictionary import registry
 from registry3d.dictionary.validation import Problem
-from registry3d.lib.identifiers import find_identifier
 from registry3d.lib.pseudonym import looks_like_key
 from registry3d.lib.sql import insert_parts, quoted
+from registry3d.lib.text_screen import find_identifier
 from registry3d.sites.models import Printer, Site, SiteRole
 from registry3d.sites.services import get_site_for_user, reads_as_registry_staff
 

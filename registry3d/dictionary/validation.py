@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from registry3d.dictionary import cpt
 from registry3d.dictionary.expressions import is_filled
 from registry3d.dictionary.spec import Dictionary, Element
-from registry3d.lib.identifiers import find_identifier
+from registry3d.lib.text_screen import find_identifier
 
 YEAR_MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 UNKNOWN = "unknown"

@@ -53,7 +53,7 @@ from pydicom.uid import UID
 from typing_extensions import TypedDict  # pydantic (the API's schemas) needs this one
 
 from registry3d.intake import names
-from registry3d.lib.identifiers import find_identifier
+from registry3d.lib.text_screen import find_identifier
 
 logger = logging.getLogger(__name__)
 

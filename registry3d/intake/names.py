@@ -20,6 +20,7 @@ from registry3d.lib import identifiers
 
 _SEPARATORS = re.compile(r"[\s_.]+")
 _DASHES = re.compile(r"-+")
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}\Z")
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 
 
@@ -33,12 +34,28 @@ def find_identifier_in_file_name(name: str) -> str | None:
     """
     own = getattr(identifiers, "find_identifier_in_file_name", None)
     if own is not None:
-        return own(name)
+        return own(name) or _as_path(name)
     words = _LETTER_DIGIT.sub(" ", _SEPARATORS.sub(" ", name))
     for text in (name, words, _DASHES.sub(" ", words)):
         kind = identifiers.find_identifier(text)
         if kind is not None:
             return kind
+    return _as_path(name)
+
+
+def _as_path(name: str) -> str | None:
+    """Screen the name with ``-`` or ``_`` read as ``/``.
+
+    No file name holds a ``/``, so a web address or a date saved as one
+    comes with a dash or an underscore for it
+    (``example-hospital.org-pts-carter.stl``, ``DOB_2009_06_06.stl``).
+    """
+    stem = _EXTENSION.sub("", name)
+    for separator in "-_":
+        if separator in stem:
+            kind = identifiers.find_identifier(stem.replace(separator, "/"))
+            if kind is not None:
+                return kind
     return None
 
 

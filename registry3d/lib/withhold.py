@@ -9,13 +9,13 @@ force on the day of the export decides, not the one of the day of entry.
 The case and its versions keep the value until it is redacted.
 """
 
-from registry3d.lib import identifiers
+from registry3d.lib.text_screen import find_identifier
 
 WITHHELD = "[withheld: looks like a patient identifier]"
 
 
 def withheld(value):
     """``value``, or :data:`WITHHELD` when it is text that looks like an identifier."""
-    if isinstance(value, str) and identifiers.find_identifier(value):
+    if isinstance(value, str) and find_identifier(value):
         return WITHHELD
     return value
