@@ -83,6 +83,10 @@ from tests.trust.test_no_echo import (
     without_inputs,
 )
 
+# The planted DICOM files put long text in short attributes on purpose, as a
+# careless scanner operator would; pydicom warns when it writes them.
+pytestmark = pytest.mark.filterwarnings("ignore:The value length:UserWarning")
+
 CORPUS = Path(__file__).resolve().parents[1] / "corpora" / "identifiers" / "corpus.csv"
 MODEL_FILE = re.compile(r"\.(?:stl|obj|3mf|ply|amf)\Z", re.IGNORECASE)
 HERE = "planted text goes here"  # the template's value of every text element
