@@ -85,7 +85,7 @@ from tests.trust.test_no_echo import (
 
 # The planted DICOM files put long text in short attributes on purpose, as a
 # careless scanner operator would; pydicom warns when it writes them.
-pytestmark = pytest.mark.filterwarnings("ignore:The value length:UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydicom.valuerep")
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpora" / "identifiers" / "corpus.csv"
 MODEL_FILE = re.compile(r"\.(?:stl|obj|3mf|ply|amf)\Z", re.IGNORECASE)
