@@ -106,7 +106,8 @@ _URL = re.compile(
 _IPV4 = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d]|\.\d)"
 )
-_VERSION_CUE = re.compile(r"(?:\bv|version|ver|build|release|rev|firmware|fw)\.?\s*\Z", re.I)
+# The cue is a whole word: "server 10.0.0.5" and "driver 10.0.0.5" are addresses.
+_VERSION_CUE = re.compile(r"\b(?:v|version|ver|build|release|rev|firmware|fw)\.?\s*\Z", re.I)
 
 
 def _has_ipv4(text: str) -> bool:
