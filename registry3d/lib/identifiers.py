@@ -57,15 +57,20 @@ _YEAR = r"(?:1[89]\d\d|20\d\d)"
 _L = r"(?<![\d.])"
 _R = r"(?![\d]|\.\d)"
 
+_BIRTH_CUE = r"\b(?:dob|d\.o\.b\.?|date of birth|birth ?date|born(?:\s+on)?)"
 _NUMERIC_DATE = re.compile(
     "|".join(
         [
-            # 1950-03-03, 1950/03/03, 1950.03.03
-            rf"{_L}{_YEAR}([-/.]){_MON_NUM}\1{_DAY}{_R}",
+            # 1950-03-03, 1950/03/03, 1950.03.03, 1950 03 03 (a space only
+            # with a four-digit year: "1950 03 03", the same separator twice)
+            rf"{_L}{_YEAR}([-/. ]){_MON_NUM}\1{_DAY}{_R}",
             # 03/03/1950, 3-3-50, 3.3.50 (month or day first); not after "v"
             rf"(?<![\d.vV]){_DAY}([-/.]){_DAY}\2(?:{_YEAR}|\d\d){_R}",
-            # DOB 19500303, dob=03031950 (any digits after the cue)
-            r"\b(?:dob|d\.o\.b\.?|date of birth|birth ?date|born)\s*[:=-]?\s*\d{6,8}\b",
+            # 03 03 1950 (a file name's 03_03_1950): only with a four-digit year
+            rf"(?<![\d.vV]){_DAY} {_DAY} {_YEAR}{_R}",
+            # DOB 19500303, dob=03031950 (any digits after the cue); DOB 03/03,
+            # born on 3/3 (a day and month after the cue, without a year)
+            rf"{_BIRTH_CUE}\s*[:=-]?\s*(?:\d{{6,8}}\b|\d{{1,2}}[/.-]\d{{1,2}}(?![\d/.-]))",
         ]
     ),
     re.IGNORECASE,
@@ -76,11 +81,26 @@ _NAMED_MONTH_DATE = re.compile(
             # 3rd March 1950, 3 Mar 1950, 3-Mar-1950, 03MAR1950, the 3rd of March
             rf"(?<![\d.]){_DAY}(?:st|nd|rd|th)?(?:\s+of)?[\s,-]*{_MONTH}\.?"
             rf"(?:[\s,-]*(?:{_YEAR}|\d\d))?(?![a-z])",
-            # March 3rd, 1950; Mar. 3 1950; March 3rd
-            rf"(?<![a-z]){_MONTH}\.?[\s-]+(?:{_ORD_DAY}|{_DAY}(?=\s*,|\s+{_YEAR}|\s*$))"
-            rf"(?:,?\s*{_YEAR})?(?!\d)",
+            # March 3rd, 1950; Mar. 3 1950; Mar-03-1950; March 3rd
+            rf"(?<![a-z]){_MONTH}\.?[\s-]+(?:{_ORD_DAY}|{_DAY}(?=\s*,|[\s-]+{_YEAR}|\s*$))"
+            rf"(?:,?[\s-]*{_YEAR})?(?!\d)",
         ]
     ),
+    re.IGNORECASE,
+)
+_SPELLED_ORDINAL = (
+    r"(?:(?:twenty|twenty-|thirty-?)?(?:first|second|third|fourth|fifth|sixth|seventh|eighth"
+    r"|ninth)|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth"
+    r"|eighteenth|nineteenth|twentieth|thirtieth|twenty[\s-]first|twenty[\s-]second"
+    r"|twenty[\s-]third|thirty[\s-]first)"
+)
+# "the third of March 1950", "third March 1950", "March the third, 1950",
+# "the third of March": a spelled day needs "of" or a year ("second May" is
+# not a date).
+_SPELLED_DATE = re.compile(
+    rf"\b{_SPELLED_ORDINAL}\s+of\s+{_MONTH}\b"
+    rf"|\b{_SPELLED_ORDINAL}[\s,-]+{_MONTH}\.?[\s,-]+{_YEAR}\b"
+    rf"|\b{_MONTH}\.?\s+(?:the\s+)?{_SPELLED_ORDINAL},?\s+{_YEAR}\b",
     re.IGNORECASE,
 )
 _MONTH_PREFIXES = tuple("jan feb mar apr may jun jul aug sep oct nov dec".split())
@@ -88,12 +108,13 @@ _DIGIT = re.compile(r"\d")
 
 
 def _has_date(text: str) -> bool:
+    lowered = text.lower()
+    has_month = any(m in lowered for m in _MONTH_PREFIXES)
     if not _DIGIT.search(text):
-        return False
+        return has_month and bool(_SPELLED_DATE.search(text))
     if _NUMERIC_DATE.search(text):
         return True
-    lowered = text.lower()
-    return any(m in lowered for m in _MONTH_PREFIXES) and bool(_NAMED_MONTH_DATE.search(text))
+    return has_month and bool(_NAMED_MONTH_DATE.search(text) or _SPELLED_DATE.search(text))
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
@@ -164,9 +185,13 @@ def _has_zip(text: str) -> bool:
 
 _RECORD = re.compile(
     r"\b(?:mrn|mr\s*#|mr\s+no|med(?:ical)?\.?\s*rec(?:ord)?s?|record|chart|acct|account|acc"
-    r"|accession|fin|csn|har|empi|encounter|enc|visit|hosp(?:ital)?|patient\s*id|pt\s*id)"
-    # A number of four digits or more, but not a year: "visit 2026".
-    r"\.?\s*(?:no\.?|num(?:ber)?|#|id)?\s*[:#=.-]?\s*[a-z]{0,3}(?!(?:19|20)\d\d(?!\d))\d{4,}",
+    r"|accession|fin|csn|har|empi|encounter|enc|visit|hosp(?:ital)?|patient\s*id|pt\s*id|pt\s*#"
+    r"|health\s*card|member\s*id)"
+    # A number of four digits or more, dashes allowed between them
+    # ("acct 12-3456", "MRN 123-456", "account A-123456"), but not a year
+    # or a month: "visit 2026", "visit 2026-07".
+    r"\.?\s*(?:no\.?|num(?:ber)?|#|id)?\s*[:#=.-]?\s*(?:[a-z]{1,3}-?)?"
+    r"(?!(?:19|20)\d\d(?!\d))(?=(?:\d-?){3}\d)\d[\d-]*",
     re.IGNORECASE,
 )
 _SERIAL = re.compile(
