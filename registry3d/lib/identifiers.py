@@ -387,6 +387,9 @@ _ROLE_CUE = re.compile(
 _NEXT_WORD = re.compile(rf"\s+({_WORD})")
 # "Kwame Romano's model": two words written as a name before a possessive.
 _POSSESSIVE = re.compile(rf"\b({_WORD})\s+([A-Za-z][A-Za-z-]*)['’]s\b")
+# Vietnamese names, surname first with a middle name: "NGUYEN VAN AN",
+# "Tran Thi Mai" (the given name may be a short word such as "An").
+_VIETNAMESE_NAME = re.compile(rf"\b({_WORD})\s+(?:van|thi|văn|thị)\s+([A-Za-z]{{2,}})\b", re.I)
 _PHRASES_NOT_NAMES = re.compile(r"\btommy\s+john\b", re.IGNORECASE)
 
 
@@ -449,15 +452,20 @@ def _has_name(text: str, either_order: bool = False) -> bool:
             return True
     for m in _FIRST_LAST.finditer(text):
         first, last = m.group(1), m.group(2)
-        if either_order and _surname(first, caps) and _first_name(last, caps):
-            first, last = last, first
-        if not _first_name(first, caps) or _names_allowed(first, last):
+        # DICOM text is in capitals, surname first ("SMITH JOHN CTA"): there
+        # (and in file names) "Last First" counts when both are in the lists.
+        wide = caps
+        if (either_order or (first.isupper() and last.isupper())) and (
+            _surname(first, True) and _first_name(last, True)
+        ):
+            first, last, wide = last, first, True
+        if not _first_name(first, wide) or _names_allowed(first, last):
             continue
-        if _plain(last) in _COMMON_WORDS or _EPONYM_HEADS.match(text, m.end(2)):
+        if {_plain(first), _plain(last)} & _COMMON_WORDS or _EPONYM_HEADS.match(text, m.end(2)):
             continue
         if _EPONYM_LAST_WORD.fullmatch(last):  # "Pratt drain"
             continue
-        if (_is_cased(first) and _is_cased(last)) or _surname(last, caps):
+        if (_is_cased(first) and _is_cased(last)) or _surname(last, wide):
             return True
     for m in _LAST_COMMA_FIRST.finditer(text):
         last, first = m.group(1), m.group(2)
@@ -495,6 +503,9 @@ def _has_name(text: str, either_order: bool = False) -> bool:
         if {_plain(first), _plain(last)} & _COMMON_WORDS or _EPONYM_HEADS.match(text, m.end(2)):
             continue
         if _first_name(first) or _surname(last):
+            return True
+    for m in _VIETNAMESE_NAME.finditer(text):
+        if _surname(m.group(1), True) and not _names_allowed(m.group(1), m.group(2)):
             return True
     for m in _DICOM_NAME.finditer(text):
         if not _names_allowed(m.group(1), m.group(2)):
