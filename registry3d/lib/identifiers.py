@@ -131,6 +131,17 @@ _IPV4 = re.compile(
 _VERSION_CUE = re.compile(r"\b(?:v|version|ver|build|release|rev|firmware|fw)\.?\s*\Z", re.I)
 
 
+_LONG_NUMBER = re.compile(r"(?<![\d.])\d{7,}(?![\d]|\.\d)")
+
+
+def _has_long_number(text: str) -> bool:
+    """Seven or more digits, but not a build or version number ("build 20240315")."""
+    return any(
+        not _VERSION_CUE.search(text, max(0, m.start() - 12), m.start())
+        for m in _LONG_NUMBER.finditer(text)
+    )
+
+
 def _has_ipv4(text: str) -> bool:
     """An IPv4 address, but not a version number ("Version 25.0.1.7", "Mimics 25.0.0.12")."""
     for m in _IPV4.finditer(text):
@@ -198,7 +209,7 @@ _SERIAL = re.compile(
     r"\b(?:serial|s/n|sn)\.?\s*(?:no\.?|num(?:ber)?|#)?\s*[:#=-]?\s*[a-z]{0,4}\d{4,}",
     re.IGNORECASE,
 )
-_LONG_NUMBER = re.compile(r"(?<![\d.])\d{7,}(?![\d]|\.\d)")
+
 
 # --- 2. telephone numbers -------------------------------------------------------------------
 
@@ -390,7 +401,22 @@ _POSSESSIVE = re.compile(rf"\b({_WORD})\s+([A-Za-z][A-Za-z-]*)['’]s\b")
 # Vietnamese names, surname first with a middle name: "NGUYEN VAN AN",
 # "Tran Thi Mai" (the given name may be a short word such as "An").
 _VIETNAMESE_NAME = re.compile(rf"\b({_WORD})\s+(?:van|thi|văn|thị)\s+([A-Za-z]{{2,}})\b", re.I)
-_PHRASES_NOT_NAMES = re.compile(r"\btommy\s+john\b", re.IGNORECASE)
+# Phrases that read as a name but are a procedure, a vendor or a hospital
+# (they fit in a device or site field's "Other" text).
+_PHRASES_NOT_NAMES = re.compile(
+    r"\btommy\s+john\b"
+    r"|\bboston\s+(?:scientific|children)"
+    r"|\babbott\s+(?:vascular|mitraclip|triclip|laboratories|labs|medical|diagnostics"
+    r"|structural|cardiovascular|amplatzer|navitor|portico|freestyle)\b"
+    r"|\bcarl\s+zeiss\b|\bhenry\s+(?:schein|ford\s+(?:health|hospital))\b|\bcooper\s*surgical\b"
+    r"|\bkaiser\s+permanente\b|\bbeth\s+israel\b|\bdana[\s-]+farber\b"
+    r"|\blucile\s+(?:salter\s+)?packard\b|\bmonroe\s+carell\b|\bmorgan\s+stanley\b"
+    r"|\bjohns\s+hopkins\b|\bcedars[\s-]+sinai\b|\bsloan[\s-]+kettering\b"
+    r"|\bsmith\s*(?:&|and)\s*nephew\b|\bjohnson\s*(?:&|and)\s*johnson\b"
+    r"|\bedwards\s+(?:lifesciences|sapien)\b|\bzimmer\s+biomet\b|\bkarl\s+storz\b"
+    r"|\bdepuy\s+synthes\b|\bann\s*(?:&|and)\s*robert\b|\bst\.?\s+jude\b",
+    re.IGNORECASE,
+)
 
 
 def _is_cased(word: str) -> bool:
@@ -540,7 +566,7 @@ def _find(text: str, either_order: bool) -> str | None:
             return kind
     if _has_phone_number(text):
         return "a phone number"
-    if _LONG_NUMBER.search(text):
+    if _has_long_number(text):
         return "a long number that may be a record number"
     if _has_name(text, either_order):
         return "a person's name"
