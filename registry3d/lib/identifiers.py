@@ -124,6 +124,22 @@ _URL = re.compile(
     r"|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|edu|gov|mil|io|us|uk|info|health)/\S*",
     re.IGNORECASE,
 )
+# A host name without a scheme: "mychart.partners.org", "pacs01.hospital.org".
+_TLD = r"(?:com|org|net|edu|gov|mil|io|us|uk|info|health)"
+_HOST_NAME = re.compile(rf"\b[a-z0-9][\w-]*(?:\.[a-z0-9][\w-]*)*\.{_TLD}\b(?![.\w-])", re.I)
+# An e-mail address spelled out: "john at example dot org", "john(at)example(dot)org".
+_SPELLED_AT = r"(?:\s*[(\[{]\s*at\s*[)\]}]\s*|\s+at\s+)"
+_SPELLED_DOT = r"(?:\s*[(\[{]\s*dot\s*[)\]}]\s*|\s+dot\s+|\.)"
+_SPELLED_EMAIL = re.compile(
+    rf"[\w.+-]+{_SPELLED_AT}[\w-]+(?:{_SPELLED_DOT}[\w-]+)*?{_SPELLED_DOT}{_TLD}\b", re.I
+)
+
+
+def _has_spelled_email(text: str) -> bool:
+    lowered = text.lower()
+    return ("at" in lowered and "dot" in lowered) and bool(_SPELLED_EMAIL.search(text))
+
+
 _IPV4 = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d]|\.\d)"
 )
@@ -206,7 +222,11 @@ _RECORD = re.compile(
     re.IGNORECASE,
 )
 _SERIAL = re.compile(
-    r"\b(?:serial|s/n|sn)\.?\s*(?:no\.?|num(?:ber)?|#)?\s*[:#=-]?\s*[a-z]{0,4}\d{4,}",
+    # After a cue, a run of letters, digits and dashes holding four digits:
+    # "S/N: PJN123456H", "S/N: X7Q-2231"; a vehicle number after "VIN".
+    r"\b(?:serial|s/n|sn)\.?\s*(?:no\.?|num(?:ber)?|#)?\s*[:#=-]?\s*"
+    r"(?=(?:[a-z-]*\d){4})[a-z0-9][a-z0-9-]{3,}"
+    r"|\bvin\b\.?\s*(?:no\.?|#)?\s*[:#=-]?\s*[a-hj-npr-z0-9]{17}\b",
     re.IGNORECASE,
 )
 
@@ -543,7 +563,9 @@ def _has_name(text: str, either_order: bool = False) -> bool:
 
 _CHECKS: list[tuple[str, Callable[[str], object]]] = [
     ("an e-mail address", lambda text: "@" in text and _EMAIL.search(text)),
+    ("an e-mail address", _has_spelled_email),
     ("a web address", lambda text: ("/" in text or "www" in text.lower()) and _URL.search(text)),
+    ("a web address", lambda text: "." in text and _HOST_NAME.search(text)),
     ("a US Social Security number", _SSN.search),
     ("an IP address", _has_ipv4),
     ("an IP address", lambda text: ":" in text and _IPV6.search(text)),
