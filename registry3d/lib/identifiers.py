@@ -8,11 +8,12 @@ what kind of identifier was found, never echoing the value itself.
 
 How a text is screened (everything is compiled once, at import):
 
-1. Patterns with a shape of their own: e-mail and web addresses, IP
-   addresses, SSNs, full dates (numeric, ISO, with month names, ordinal
-   days, after a "DOB" cue), street addresses and PO boxes, ZIP codes
-   after a state or a cue, record, account, chart and accession numbers
-   after a cue word, device serial numbers after a cue word.
+1. Patterns with a shape of their own: e-mail addresses (also spelled
+   out), web addresses and host names, IP addresses, SSNs, full dates
+   (numeric, ISO, with month names, ordinal or spelled days, after a "DOB"
+   cue), street addresses and PO boxes, ZIP codes after a state or a cue,
+   record, account, chart and accession numbers after a cue word, device
+   serial numbers and VINs after a cue word.
 2. Telephone numbers: Google's libphonenumber (``phonenumbers``) finds and
    validates North American and international numbers; a seven-digit
    local number counts only after a cue word ("call", "tel", "pager"...),
@@ -21,7 +22,7 @@ How a text is screened (everything is compiled once, at import):
 4. People's names: a first name from the US Census lists (the ``names``
    package) or Faker's lists of 55 locales followed by a capitalised word
    ("John Smith", "John Q. Smith", "Kwame Mensah"), "Last, First",
-   DICOM's "Last^First", a title or cue word ("Mr", "Dr", "patient",
+   DICOM's "Last^First", "LAST FIRST" in capitals, a title or cue word ("Mr", "Dr", "patient",
    "name:") before a capitalised word, two capitalised words after "by",
    "for" or "with", or after a role or thanks ("surgeon", "Thanks"), or
    before a possessive ("Kwame Romano's model"). In text without case
