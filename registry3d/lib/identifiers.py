@@ -108,14 +108,25 @@ _MONTH_PREFIXES = tuple("jan feb mar apr may jun jul aug sep oct nov dec".split(
 _DIGIT = re.compile(r"\d")
 
 
+# Every spelled ordinal holds one of these (substring tests are much
+# cheaper than trying _SPELLED_DATE at every word).
+_ORDINAL_STEMS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+_ORDINAL_STEMS += ("ninth", "tenth", "eleventh", "twelfth", "teenth", "tieth")
+
+
+def _has_spelled_date(lowered: str) -> bool:
+    return any(w in lowered for w in _ORDINAL_STEMS) and bool(_SPELLED_DATE.search(lowered))
+
+
 def _has_date(text: str) -> bool:
     lowered = text.lower()
-    has_month = any(m in lowered for m in _MONTH_PREFIXES)
+    if not any(m in lowered for m in _MONTH_PREFIXES):
+        return bool(_DIGIT.search(text) and _NUMERIC_DATE.search(text))
     if not _DIGIT.search(text):
-        return has_month and bool(_SPELLED_DATE.search(text))
-    if _NUMERIC_DATE.search(text):
+        return _has_spelled_date(lowered)
+    if _NUMERIC_DATE.search(text) or _NAMED_MONTH_DATE.search(text):
         return True
-    return has_month and bool(_NAMED_MONTH_DATE.search(text) or _SPELLED_DATE.search(text))
+    return _has_spelled_date(lowered)
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
@@ -128,6 +139,8 @@ _URL = re.compile(
 # A host name without a scheme: "mychart.partners.org", "pacs01.hospital.org".
 _TLD = r"(?:com|org|net|edu|gov|mil|io|us|uk|info|health)"
 _HOST_NAME = re.compile(rf"\b[a-z0-9][\w-]*(?:\.[a-z0-9][\w-]*)*\.{_TLD}\b(?![.\w-])", re.I)
+# Searched first: cheaper than trying _HOST_NAME at every word.
+_TLD_AFTER_DOT = re.compile(rf"\.{_TLD}\b", re.I)
 # An e-mail address spelled out: "john at example dot org", "john(at)example(dot)org".
 _SPELLED_AT = r"(?:\s*[(\[{]\s*at\s*[)\]}]\s*|\s+at\s+)"
 _SPELLED_DOT = r"(?:\s*[(\[{]\s*dot\s*[)\]}]\s*|\s+dot\s+|\.)"
@@ -566,7 +579,7 @@ _CHECKS: list[tuple[str, Callable[[str], object]]] = [
     ("an e-mail address", lambda text: "@" in text and _EMAIL.search(text)),
     ("an e-mail address", _has_spelled_email),
     ("a web address", lambda text: ("/" in text or "www" in text.lower()) and _URL.search(text)),
-    ("a web address", lambda text: "." in text and _HOST_NAME.search(text)),
+    ("a web address", lambda text: _TLD_AFTER_DOT.search(text) and _HOST_NAME.search(text)),
     ("a US Social Security number", _SSN.search),
     ("an IP address", _has_ipv4),
     ("an IP address", lambda text: ":" in text and _IPV6.search(text)),
