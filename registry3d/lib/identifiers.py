@@ -8,11 +8,12 @@ what kind of identifier was found, never echoing the value itself.
 
 How a text is screened (everything is compiled once, at import):
 
-1. Patterns with a shape of their own: e-mail and web addresses, IP
-   addresses, SSNs, full dates (numeric, ISO, with month names, ordinal
-   days, after a "DOB" cue), street addresses and PO boxes, ZIP codes
-   after a state or a cue, record, account, chart and accession numbers
-   after a cue word, device serial numbers after a cue word.
+1. Patterns with a shape of their own: e-mail addresses (also spelled
+   out), web addresses and host names, IP addresses, SSNs, full dates
+   (numeric, ISO, with month names, ordinal or spelled days, after a "DOB"
+   cue), street addresses and PO boxes, ZIP codes after a state or a cue,
+   record, account, chart and accession numbers after a cue word, device
+   serial numbers and VINs after a cue word.
 2. Telephone numbers: Google's libphonenumber (``phonenumbers``) finds and
    validates North American and international numbers; a seven-digit
    local number counts only after a cue word ("call", "tel", "pager"...),
@@ -21,7 +22,7 @@ How a text is screened (everything is compiled once, at import):
 4. People's names: a first name from the US Census lists (the ``names``
    package) or Faker's lists of 55 locales followed by a capitalised word
    ("John Smith", "John Q. Smith", "Kwame Mensah"), "Last, First",
-   DICOM's "Last^First", a title or cue word ("Mr", "Dr", "patient",
+   DICOM's "Last^First", "LAST FIRST" in capitals, a title or cue word ("Mr", "Dr", "patient",
    "name:") before a capitalised word, two capitalised words after "by",
    "for" or "with", or after a role or thanks ("surgeon", "Thanks"), or
    before a possessive ("Kwame Romano's model"). In text without case
@@ -57,15 +58,20 @@ _YEAR = r"(?:1[89]\d\d|20\d\d)"
 _L = r"(?<![\d.])"
 _R = r"(?![\d]|\.\d)"
 
+_BIRTH_CUE = r"\b(?:dob|d\.o\.b\.?|date of birth|birth ?date|born(?:\s+on)?)"
 _NUMERIC_DATE = re.compile(
     "|".join(
         [
-            # 1950-03-03, 1950/03/03, 1950.03.03
-            rf"{_L}{_YEAR}([-/.]){_MON_NUM}\1{_DAY}{_R}",
+            # 1950-03-03, 1950/03/03, 1950.03.03, 1950 03 03 (a space only
+            # with a four-digit year: "1950 03 03", the same separator twice)
+            rf"{_L}{_YEAR}([-/. ]){_MON_NUM}\1{_DAY}{_R}",
             # 03/03/1950, 3-3-50, 3.3.50 (month or day first); not after "v"
             rf"(?<![\d.vV]){_DAY}([-/.]){_DAY}\2(?:{_YEAR}|\d\d){_R}",
-            # DOB 19500303, dob=03031950 (any digits after the cue)
-            r"\b(?:dob|d\.o\.b\.?|date of birth|birth ?date|born)\s*[:=-]?\s*\d{6,8}\b",
+            # 03 03 1950 (a file name's 03_03_1950): only with a four-digit year
+            rf"(?<![\d.vV]){_DAY} {_DAY} {_YEAR}{_R}",
+            # DOB 19500303, dob=03031950 (any digits after the cue); DOB 03/03,
+            # born on 3/3 (a day and month after the cue, without a year)
+            rf"{_BIRTH_CUE}\s*[:=-]?\s*(?:\d{{6,8}}\b|\d{{1,2}}[/.-]\d{{1,2}}(?![\d/.-]))",
         ]
     ),
     re.IGNORECASE,
@@ -76,24 +82,51 @@ _NAMED_MONTH_DATE = re.compile(
             # 3rd March 1950, 3 Mar 1950, 3-Mar-1950, 03MAR1950, the 3rd of March
             rf"(?<![\d.]){_DAY}(?:st|nd|rd|th)?(?:\s+of)?[\s,-]*{_MONTH}\.?"
             rf"(?:[\s,-]*(?:{_YEAR}|\d\d))?(?![a-z])",
-            # March 3rd, 1950; Mar. 3 1950; March 3rd
-            rf"(?<![a-z]){_MONTH}\.?[\s-]+(?:{_ORD_DAY}|{_DAY}(?=\s*,|\s+{_YEAR}|\s*$))"
-            rf"(?:,?\s*{_YEAR})?(?!\d)",
+            # March 3rd, 1950; Mar. 3 1950; Mar-03-1950; March 3rd
+            rf"(?<![a-z]){_MONTH}\.?[\s-]+(?:{_ORD_DAY}|{_DAY}(?=\s*,|[\s-]+{_YEAR}|\s*$))"
+            rf"(?:,?[\s-]*{_YEAR})?(?!\d)",
         ]
     ),
+    re.IGNORECASE,
+)
+_SPELLED_ORDINAL = (
+    r"(?:(?:twenty|twenty-|thirty-?)?(?:first|second|third|fourth|fifth|sixth|seventh|eighth"
+    r"|ninth)|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth"
+    r"|eighteenth|nineteenth|twentieth|thirtieth|twenty[\s-]first|twenty[\s-]second"
+    r"|twenty[\s-]third|thirty[\s-]first)"
+)
+# "the third of March 1950", "third March 1950", "March the third, 1950",
+# "the third of March": a spelled day needs "of" or a year ("second May" is
+# not a date).
+_SPELLED_DATE = re.compile(
+    rf"\b{_SPELLED_ORDINAL}\s+of\s+{_MONTH}\b"
+    rf"|\b{_SPELLED_ORDINAL}[\s,-]+{_MONTH}\.?[\s,-]+{_YEAR}\b"
+    rf"|\b{_MONTH}\.?\s+(?:the\s+)?{_SPELLED_ORDINAL},?\s+{_YEAR}\b",
     re.IGNORECASE,
 )
 _MONTH_PREFIXES = tuple("jan feb mar apr may jun jul aug sep oct nov dec".split())
 _DIGIT = re.compile(r"\d")
 
 
+# Every spelled ordinal holds one of these (substring tests are much
+# cheaper than trying _SPELLED_DATE at every word).
+_ORDINAL_STEMS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+_ORDINAL_STEMS += ("ninth", "tenth", "eleventh", "twelfth", "teenth", "tieth")
+
+
+def _has_spelled_date(lowered: str) -> bool:
+    return any(w in lowered for w in _ORDINAL_STEMS) and bool(_SPELLED_DATE.search(lowered))
+
+
 def _has_date(text: str) -> bool:
-    if not _DIGIT.search(text):
-        return False
-    if _NUMERIC_DATE.search(text):
-        return True
     lowered = text.lower()
-    return any(m in lowered for m in _MONTH_PREFIXES) and bool(_NAMED_MONTH_DATE.search(text))
+    if not any(m in lowered for m in _MONTH_PREFIXES):
+        return bool(_DIGIT.search(text) and _NUMERIC_DATE.search(text))
+    if not _DIGIT.search(text):
+        return _has_spelled_date(lowered)
+    if _NUMERIC_DATE.search(text) or _NAMED_MONTH_DATE.search(text):
+        return True
+    return _has_spelled_date(lowered)
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
@@ -103,10 +136,40 @@ _URL = re.compile(
     r"|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|edu|gov|mil|io|us|uk|info|health)/\S*",
     re.IGNORECASE,
 )
+# A host name without a scheme: "mychart.partners.org", "pacs01.hospital.org".
+_TLD = r"(?:com|org|net|edu|gov|mil|io|us|uk|info|health)"
+_HOST_NAME = re.compile(rf"\b[a-z0-9][\w-]*(?:\.[a-z0-9][\w-]*)*\.{_TLD}\b(?![.\w-])", re.I)
+# Searched first: cheaper than trying _HOST_NAME at every word.
+_TLD_AFTER_DOT = re.compile(rf"\.{_TLD}\b", re.I)
+# An e-mail address spelled out: "john at example dot org", "john(at)example(dot)org".
+_SPELLED_AT = r"(?:\s*[(\[{]\s*at\s*[)\]}]\s*|\s+at\s+)"
+_SPELLED_DOT = r"(?:\s*[(\[{]\s*dot\s*[)\]}]\s*|\s+dot\s+|\.)"
+_SPELLED_EMAIL = re.compile(
+    rf"[\w.+-]+{_SPELLED_AT}[\w-]+(?:{_SPELLED_DOT}[\w-]+)*?{_SPELLED_DOT}{_TLD}\b", re.I
+)
+
+
+def _has_spelled_email(text: str) -> bool:
+    lowered = text.lower()
+    return ("at" in lowered and "dot" in lowered) and bool(_SPELLED_EMAIL.search(text))
+
+
 _IPV4 = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d]|\.\d)"
 )
-_VERSION_CUE = re.compile(r"(?:\bv|version|ver|build|release|rev|firmware|fw)\.?\s*\Z", re.I)
+# The cue is a whole word: "server 10.0.0.5" and "driver 10.0.0.5" are addresses.
+_VERSION_CUE = re.compile(r"\b(?:v|version|ver|build|release|rev|firmware|fw)\.?\s*\Z", re.I)
+
+
+_LONG_NUMBER = re.compile(r"(?<![\d.])\d{7,}(?![\d]|\.\d)")
+
+
+def _has_long_number(text: str) -> bool:
+    """Seven or more digits, but not a build or version number ("build 20240315")."""
+    return any(
+        not _VERSION_CUE.search(text, max(0, m.start() - 12), m.start())
+        for m in _LONG_NUMBER.finditer(text)
+    )
 
 
 def _has_ipv4(text: str) -> bool:
@@ -163,16 +226,24 @@ def _has_zip(text: str) -> bool:
 
 _RECORD = re.compile(
     r"\b(?:mrn|mr\s*#|mr\s+no|med(?:ical)?\.?\s*rec(?:ord)?s?|record|chart|acct|account|acc"
-    r"|accession|fin|csn|har|empi|encounter|enc|visit|hosp(?:ital)?|patient\s*id|pt\s*id)"
-    # A number of four digits or more, but not a year: "visit 2026".
-    r"\.?\s*(?:no\.?|num(?:ber)?|#|id)?\s*[:#=.-]?\s*[a-z]{0,3}(?!(?:19|20)\d\d(?!\d))\d{4,}",
+    r"|accession|fin|csn|har|empi|encounter|enc|visit|hosp(?:ital)?|patient\s*id|pt\s*id|pt\s*#"
+    r"|health\s*card|member\s*id)"
+    # A number of four digits or more, dashes allowed between them
+    # ("acct 12-3456", "MRN 123-456", "account A-123456"), but not a year
+    # or a month: "visit 2026", "visit 2026-07".
+    r"\.?\s*(?:no\.?|num(?:ber)?|#|id)?\s*[:#=.-]?\s*(?:[a-z]{1,3}-?)?"
+    r"(?!(?:19|20)\d\d(?!\d))(?=(?:\d-?){3}\d)\d[\d-]*",
     re.IGNORECASE,
 )
 _SERIAL = re.compile(
-    r"\b(?:serial|s/n|sn)\.?\s*(?:no\.?|num(?:ber)?|#)?\s*[:#=-]?\s*[a-z]{0,4}\d{4,}",
+    # After a cue, a run of letters, digits and dashes holding four digits:
+    # "S/N: PJN123456H", "S/N: X7Q-2231"; a vehicle number after "VIN".
+    r"\b(?:serial|s/n|sn)\.?\s*(?:no\.?|num(?:ber)?|#)?\s*[:#=-]?\s*"
+    r"(?=(?:[a-z-]*\d){4})[a-z0-9][a-z0-9-]{3,}"
+    r"|\bvin\b\.?\s*(?:no\.?|#)?\s*[:#=-]?\s*[a-hj-npr-z0-9]{17}\b",
     re.IGNORECASE,
 )
-_LONG_NUMBER = re.compile(r"(?<![\d.])\d{7,}(?![\d]|\.\d)")
+
 
 # --- 2. telephone numbers -------------------------------------------------------------------
 
@@ -361,7 +432,25 @@ _ROLE_CUE = re.compile(
 _NEXT_WORD = re.compile(rf"\s+({_WORD})")
 # "Kwame Romano's model": two words written as a name before a possessive.
 _POSSESSIVE = re.compile(rf"\b({_WORD})\s+([A-Za-z][A-Za-z-]*)['’]s\b")
-_PHRASES_NOT_NAMES = re.compile(r"\btommy\s+john\b", re.IGNORECASE)
+# Vietnamese names, surname first with a middle name: "NGUYEN VAN AN",
+# "Tran Thi Mai" (the given name may be a short word such as "An").
+_VIETNAMESE_NAME = re.compile(rf"\b({_WORD})\s+(?:van|thi|văn|thị)\s+([A-Za-z]{{2,}})\b", re.I)
+# Phrases that read as a name but are a procedure, a vendor or a hospital
+# (they fit in a device or site field's "Other" text).
+_PHRASES_NOT_NAMES = re.compile(
+    r"\btommy\s+john\b"
+    r"|\bboston\s+(?:scientific|children)"
+    r"|\babbott\s+(?:vascular|mitraclip|triclip|laboratories|labs|medical|diagnostics"
+    r"|structural|cardiovascular|amplatzer|navitor|portico|freestyle)\b"
+    r"|\bcarl\s+zeiss\b|\bhenry\s+(?:schein|ford\s+(?:health|hospital))\b|\bcooper\s*surgical\b"
+    r"|\bkaiser\s+permanente\b|\bbeth\s+israel\b|\bdana[\s-]+farber\b"
+    r"|\blucile\s+(?:salter\s+)?packard\b|\bmonroe\s+carell\b|\bmorgan\s+stanley\b"
+    r"|\bjohns\s+hopkins\b|\bcedars[\s-]+sinai\b|\bsloan[\s-]+kettering\b"
+    r"|\bsmith\s*(?:&|and)\s*nephew\b|\bjohnson\s*(?:&|and)\s*johnson\b"
+    r"|\bedwards\s+(?:lifesciences|sapien)\b|\bzimmer\s+biomet\b|\bkarl\s+storz\b"
+    r"|\bdepuy\s+synthes\b|\bann\s*(?:&|and)\s*robert\b|\bst\.?\s+jude\b",
+    re.IGNORECASE,
+)
 
 
 def _is_cased(word: str) -> bool:
@@ -423,15 +512,20 @@ def _has_name(text: str, either_order: bool = False) -> bool:
             return True
     for m in _FIRST_LAST.finditer(text):
         first, last = m.group(1), m.group(2)
-        if either_order and _surname(first, caps) and _first_name(last, caps):
-            first, last = last, first
-        if not _first_name(first, caps) or _names_allowed(first, last):
+        # DICOM text is in capitals, surname first ("SMITH JOHN CTA"): there
+        # (and in file names) "Last First" counts when both are in the lists.
+        wide = caps
+        if (either_order or (first.isupper() and last.isupper())) and (
+            _surname(first, True) and _first_name(last, True)
+        ):
+            first, last, wide = last, first, True
+        if not _first_name(first, wide) or _names_allowed(first, last):
             continue
-        if _plain(last) in _COMMON_WORDS or _EPONYM_HEADS.match(text, m.end(2)):
+        if {_plain(first), _plain(last)} & _COMMON_WORDS or _EPONYM_HEADS.match(text, m.end(2)):
             continue
         if _EPONYM_LAST_WORD.fullmatch(last):  # "Pratt drain"
             continue
-        if (_is_cased(first) and _is_cased(last)) or _surname(last, caps):
+        if (_is_cased(first) and _is_cased(last)) or _surname(last, wide):
             return True
     for m in _LAST_COMMA_FIRST.finditer(text):
         last, first = m.group(1), m.group(2)
@@ -470,6 +564,9 @@ def _has_name(text: str, either_order: bool = False) -> bool:
             continue
         if _first_name(first) or _surname(last):
             return True
+    for m in _VIETNAMESE_NAME.finditer(text):
+        if _surname(m.group(1), True) and not _names_allowed(m.group(1), m.group(2)):
+            return True
     for m in _DICOM_NAME.finditer(text):
         if not _names_allowed(m.group(1), m.group(2)):
             return True
@@ -480,7 +577,9 @@ def _has_name(text: str, either_order: bool = False) -> bool:
 
 _CHECKS: list[tuple[str, Callable[[str], object]]] = [
     ("an e-mail address", lambda text: "@" in text and _EMAIL.search(text)),
+    ("an e-mail address", _has_spelled_email),
     ("a web address", lambda text: ("/" in text or "www" in text.lower()) and _URL.search(text)),
+    ("a web address", lambda text: _TLD_AFTER_DOT.search(text) and _HOST_NAME.search(text)),
     ("a US Social Security number", _SSN.search),
     ("an IP address", _has_ipv4),
     ("an IP address", lambda text: ":" in text and _IPV6.search(text)),
@@ -503,7 +602,7 @@ def _find(text: str, either_order: bool) -> str | None:
             return kind
     if _has_phone_number(text):
         return "a phone number"
-    if _LONG_NUMBER.search(text):
+    if _has_long_number(text):
         return "a long number that may be a record number"
     if _has_name(text, either_order):
         return "a person's name"

@@ -2,7 +2,9 @@
 
 The targets of issue 15 are asserted on ``tests/corpora/identifiers/
 corpus.csv``; the held-out corpora (``heldout.csv``, ``heldout2.csv``) are
-measured and reported, never asserted (they are not tuned against). The
+measured and reported, never asserted (they are not tuned against).
+``review.csv`` holds the strings a hostile reviewer found; the detector was
+fixed against them, so they are reported on their own, not as held out. The
 tables are printed (``pytest -s``) and kept in ``docs/identifier-detector.md``:
 run with ``REGISTRY3D_WRITE_DOCS=1`` to rewrite it; without it, a stale doc
 fails the test.
@@ -80,6 +82,7 @@ CORPORA_AND_MARKERS = (
     ("corpus.csv", "main"),
     ("heldout.csv", "heldout"),
     ("heldout2.csv", "heldout2"),
+    ("review.csv", "review"),
 )
 
 
@@ -103,6 +106,7 @@ def test_the_main_corpus_meets_the_targets():
     print("\nMain corpus\n" + table(counts))
     print("\nHeld-out corpus (reported, not asserted)\n" + table(measure("heldout.csv")))
     print("\nHeld-out corpus 2 (reported, not asserted)\n" + table(measure("heldout2.csv")))
+    print("\nReviewer's strings (fixed against, not held out)\n" + table(measure("review.csv")))
     assert sum(n for k, (n, _) in counts.items() if k != "benign") >= 250
     assert counts["benign"][0] >= 250
     assert recall(counts) >= 0.99
@@ -160,6 +164,15 @@ def test_the_second_held_out_corpus_is_what_its_script_writes():
         ("https://portal.example.org/patient/1", "a web address"),
         ("10.0.4.17", "an IP address"),
         ("jane.doe@example.org", "an e-mail address"),
+        ("john(at)example(dot)org", "an e-mail address"),
+        ("pacs01.hospital.org", "a web address"),
+        ("ftp server 10.0.0.5", "an IP address"),
+        ("the third of March 1950", "a full date"),
+        ("born on 3/3", "a full date"),
+        ("acct# 12-3456", "a medical record or account number"),
+        ("pt # 123456", "a medical record or account number"),
+        ("device S/N: X7Q-2231", "a device serial number"),
+        ("CARDIAC OKAFOR CHINEDU", "a person's name"),
     ],
 )
 def test_it_names_the_kind_of_each_identifier_from_issue_15(text, kind):
@@ -178,6 +191,7 @@ def test_it_names_the_kind_of_each_identifier_from_issue_15(text, kind):
         ("JohnSmith_heart.stl", "a person's name"),
         ("KOWALCZYK_AGNIESZKA_heart.stl", "a person's name"),
         ("Bogdan-Petrenko-skull.stl", "a person's name"),
+        ("heart_03_03_1950.stl", "a full date"),
     ],
 )
 def test_it_reads_file_names_split_on_separators_and_glued_cues(name, kind):
@@ -225,6 +239,14 @@ def test_it_finds_names_beyond_the_census_lists(text):
         "Reviewed with Cardiac Surgery for Tumor Board",
         "Stanford Type A dissection",
         "Jefferson Health, Mayo Clinic",
+        "CTA CHEST",
+        "PULMONARY VEIN",
+        "Boston Scientific",
+        "Abbott Vascular",
+        "build 20240315",
+        "Version 25.0.1.7 on the server",
+        "printed at lab dot matrix",
+        "visit 2026-07",
     ],
 )
 def test_lab_text_passes(text):
