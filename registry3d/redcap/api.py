@@ -256,7 +256,9 @@ def _details(event: AuditEvent, version: CaseVersion | None) -> str:
         new = values[-1] if isinstance(values, list) else values
         element = elements.get(re.sub(r"\[[0-9]+\]", "", path))
         if element is None or element.screened:
-            new = withheld(new)  # text, or an element of an older dictionary
+            new = withheld(
+                new, token=element is not None and element.token
+            )  # text, or an element of an older dictionary
         shown = "" if new is None else (json.dumps(new) if isinstance(new, list) else str(new))
         parts.append(f"{path} = '{shown}'")
     if event.action == "case.withdrawn" and version is not None and version.note:

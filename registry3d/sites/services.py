@@ -23,9 +23,11 @@ from django.utils import timezone
 from registry3d.accounts.models import RegistryRole
 from registry3d.audit.services import record
 from registry3d.lib.sql import instances, quoted, select_columns
+from registry3d.lib.text_screen import find_identifier, find_identifier_in_token
 from registry3d.sites.errors import (
     DuplicateSite,
     DuplicateUser,
+    IdentifierSuspected,
     InvalidValue,
     LastManager,
     NotAMember,
@@ -525,6 +527,14 @@ def token_can_write(token: ApiToken) -> bool:
 # --- Printers -----------------------------------------------------------------
 
 
+def _looks_like(name: str, found: str) -> str:
+    """The refusal of typed text that looks like an identifier, naming the field and the kind."""
+    return (
+        f"{name}: this looks like {found}; the registry never stores patient identifiers, "
+        "so remove it"
+    )
+
+
 def add_printer(
     site: Site,
     *,
@@ -538,9 +548,7 @@ def add_printer(
     """Add a printer to the site's inventory; labels are unique per site."""
     label = label.strip()
     if not re.match(r"^[A-Za-z0-9_\-]{1,64}$", label):
-        raise InvalidValue(
-            f"Printer label {label!r} is not valid; use 1 to 64 letters, digits, - or _"
-        )
+        raise InvalidValue("The printer label is not valid; use 1 to 64 letters, digits, - or _")
     technologies = print_technologies()
     if technology not in technologies:
         raise InvalidValue(
@@ -548,6 +556,14 @@ def add_printer(
         )
     if not manufacturer.strip() or not model.strip():
         raise InvalidValue("A printer needs a manufacturer and a model")
+    # Each is written into the printer.added event, kept for good (#15).
+    for field, name, found in (
+        ("label", "Printer label", find_identifier_in_token(label)),
+        ("manufacturer", "Manufacturer", find_identifier(manufacturer)),
+        ("model", "Model", find_identifier(model)),
+    ):
+        if found:
+            raise IdentifierSuspected(_looks_like(name, found), field)
     with transaction.atomic():
         if Printer.objects.filter(site=site, label=label).exists():
             raise InvalidValue(f"{site.code} already has a printer labelled {label}")
