@@ -374,6 +374,14 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
+def _looks_like(name: str, found: str) -> str:
+    """The refusal of typed text that looks like an identifier, naming the field and the kind."""
+    return (
+        f"{name}: this looks like {found}; the registry never stores patient identifiers, "
+        "so remove it"
+    )
+
+
 def create_token(
     site: Site,
     user,
@@ -396,6 +404,9 @@ def create_token(
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidValue("A token needs a name of 1 to 100 characters")
+    found = find_identifier(name)
+    if found:  # the name is written into the token.created event, kept for good (#15)
+        raise IdentifierSuspected(_looks_like("Token name", found), "name")
     membership = membership_for(user, site)
     if membership is None:
         raise NotAMember(f"{user.email} is not a member of {site.code}")
@@ -525,14 +536,6 @@ def token_can_write(token: ApiToken) -> bool:
 
 
 # --- Printers -----------------------------------------------------------------
-
-
-def _looks_like(name: str, found: str) -> str:
-    """The refusal of typed text that looks like an identifier, naming the field and the kind."""
-    return (
-        f"{name}: this looks like {found}; the registry never stores patient identifiers, "
-        "so remove it"
-    )
 
 
 def add_printer(

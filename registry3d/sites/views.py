@@ -201,6 +201,8 @@ def site_tokens(request, code):
                     actor=request.user,
                     request=request,
                 )
+            except IdentifierSuspected as exc:
+                form = _refused(form, exc, members=members)
             except SiteError as exc:
                 form.add_error(None, str(exc))
             else:
