@@ -518,10 +518,15 @@ def is_safe_name(name) -> bool:
 
     Names are echoed so a typo can be found, but only when shaped like an
     element name and holding no identifier: a patient's name or number sent
-    as a key or a column must not come back (#15).
+    as a key or a column must not come back (#15). A name has no spaces, so it
+    is screened as a file name is: ``Maria_Garcia`` is a person's name.
     """
     text = str(name)
-    return bool(NAME_RE.match(text)) and not re.search(r"\d{4}", text) and not find_identifier(text)
+    return (
+        bool(NAME_RE.match(text))
+        and not re.search(r"\d{4}", text)
+        and not find_identifier_in_token(text)
+    )
 
 
 def shown_name(name) -> str:

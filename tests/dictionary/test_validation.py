@@ -412,3 +412,17 @@ def test_questionnaire_answers_are_checked_on_their_own():
         ("age_years", "unknown_element"),
         ("respondent_role", "required"),
     }
+
+
+@pytest.mark.parametrize("key", ["Fatima_Okafor", "Maria_Garcia", "Smith-John"])
+def test_an_unknown_element_named_like_a_person_is_not_named_back(key):
+    """A key has no spaces, so it is screened as a file name is (#15)."""
+    found = VALIDATOR.validate({key: 1, "sex": "female"}, complete=False)
+    assert [p.as_dict() for p in found] == [
+        {
+            "path": "",
+            "code": "unknown_element",
+            "message": f"this name is not an element of dictionary version {DICTIONARY.version}",
+            "severity": "error",
+        }
+    ]
