@@ -93,7 +93,7 @@ def fill(cases: int) -> None:
         batch.append(
             Case(
                 site=site,
-                case_uid=f"B{n:08d}",
+                case_uid=f"B-{n // 10000:04d}-{n % 10000:04d}",
                 patient_key=patient_key(site.code, f"M{n}"),
                 status="submitted",
                 dictionary_version=dictionary.version,

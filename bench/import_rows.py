@@ -60,7 +60,11 @@ def make_csv(rows: int) -> Path:
         writer.writeheader()
         for number in range(1, rows + 1):
             data = synthetic_case(dictionary, rng, printer_labels=LABELS)
-            writer.writerow(flat.write_row(dictionary, {"case_uid": f"B-{number:07d}"}, data))
+            writer.writerow(
+                flat.write_row(
+                    dictionary, {"case_uid": f"B-{number // 10000:04d}-{number % 10000:04d}"}, data
+                )
+            )
     partial.replace(path)
     return path
 

@@ -411,7 +411,7 @@ def fill_cases(build_cases: int, site_count: int) -> None:
         objects.append(
             Case(
                 site_id=site_ids[n % len(site_ids)],
-                case_uid=f"B{n:08d}",
+                case_uid=f"B-{n // 10000:04d}-{n % 10000:04d}",
                 status="submitted",
                 dictionary_version=dictionary.version,
                 data=data,

@@ -765,6 +765,10 @@ def import_cases(file, site_code, mode, default_status, preview, problems_out):
             intake.run_import(batch, preview=preview, progress=progress)
         except intake.ImportError_ as exc:
             raise click.ClickException(str(exc)) from None
+        finally:
+            # Nothing reads the copy again, a preview's or a stopped import's:
+            # running the command again copies the file anew (#15).
+            intake.remove_upload(batch)
     if problems_out:
         with open(problems_out, "w", encoding="utf-8", newline="") as out:
             for chunk in intake.problems_csv(batch):

@@ -165,6 +165,27 @@ def test_user_add_refuses_a_weak_password(world):
     assert User.objects.filter(email="eve@a.example.org").exists() is False
 
 
+def test_token_create_refuses_a_name_that_holds_a_name_and_a_phone_number(world):
+    """The name is written into the token.created event, kept for good (#15)."""
+    result = run(
+        "token",
+        "create",
+        "--user",
+        "alice@a.example.org",
+        "--site",
+        "SITEA",
+        "--name",
+        "John Smith 617-555-0100",
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: Token name: this looks like a phone number; the registry never stores "
+        "patient identifiers, so remove it\n"
+    )
+    assert result.stdout == ""
+    assert not AuditEvent.objects.filter(action="token.created").exists()
+
+
 def test_token_create_prints_only_the_token(world):
     result = run(
         "token", "create", "--user", "alice@a.example.org", "--site", "SITEA", "--scope", "write"

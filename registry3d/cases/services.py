@@ -42,7 +42,7 @@ from registry3d.dictionary import registry
 from registry3d.dictionary.validation import Problem
 from registry3d.lib.pseudonym import looks_like_key
 from registry3d.lib.sql import insert_parts, quoted
-from registry3d.lib.text_screen import find_identifier
+from registry3d.lib.text_screen import find_identifier, find_identifier_in_token
 from registry3d.sites.models import Printer, Site, SiteRole
 from registry3d.sites.services import get_site_for_user, reads_as_registry_staff
 
@@ -156,12 +156,14 @@ def case_uid_kind(case_uid: str) -> str | None:
     phone number, SSN or e-mail would carry an identifier into every export.
     Lab IDs such as ``CASE-7``, ``3DP-2026-0042``, ``2026-017``, ``A12`` and
     ``42`` are not refused: a year alone, or a year and a sequence number,
-    is not a date.
+    is not a date. A name or a record number glued by ``_`` or ``-``
+    (``Smith_John_MRN1234567``) is found by the screen of tokens, which
+    reads a case ID as a file name (#15).
     """
     for kind, pattern in _CASE_UID_SHAPES:
         if pattern.search(case_uid):
             return kind
-    return None
+    return find_identifier_in_token(case_uid)
 
 
 def shown_case_uid(case_uid) -> str:
@@ -184,7 +186,7 @@ def check_record(case_uid: str, patient_key: str | None, status: str) -> list[Pr
                 "case_uid",
                 "identifier_suspected",
                 f"Case ID: looks like {kind}; use your site's own case identifier, never a "
-                "date, phone number, SSN or e-mail",
+                "name, record number, date, phone number, SSN or e-mail",
             )
         )
     elif not isinstance(case_uid, str) or not CASE_UID_RE.match(case_uid):

@@ -106,12 +106,23 @@ class Element:
 
     @property
     def screened(self) -> bool:
-        """Whether a person may type anything here, so the value is checked for identifiers.
+        """Whether a person types the value, so it is checked for identifiers.
 
-        Free-text elements, and every other text element whose values no pattern
-        bounds (a software or material name can hold a name as well as a product).
+        Every text element: free text, a name no pattern bounds (a software or
+        material name can hold a name as well as a product), and text a
+        pattern bounds too (a printer label ``Smith_John_1950-03-03`` or a
+        version ``1950.03.03`` fits its pattern) (#15).
         """
-        return self.type == "text" and (self.free_text or not self.pattern)
+        return self.type == "text"
+
+    @property
+    def token(self) -> bool:
+        """Whether a pattern bounds the value to a token, screened as a file name is.
+
+        A token has no spaces, so a name or a date in it is glued by ``_``,
+        ``-`` or ``.`` (``Smith_John``), which only the file-name screen reads.
+        """
+        return self.screened and bool(self.pattern) and not self.free_text
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from registry3d.dictionary import cpt
 from registry3d.dictionary.expressions import is_filled
 from registry3d.dictionary.spec import Dictionary, Element
-from registry3d.lib.text_screen import find_identifier
+from registry3d.lib.text_screen import find_identifier, find_identifier_in_token
 
 YEAR_MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 UNKNOWN = "unknown"
@@ -372,7 +372,7 @@ class Validator:
         for element in self.screened:
             value = data.get(element.name)
             if isinstance(value, str) and element.name not in bad:
-                found = find_identifier(value)
+                found = _screen(element, value)
                 if found:
                     bad.add(element.name)
                     problems.append(_identifier_problem(element.name, element, found))
@@ -387,7 +387,7 @@ class Validator:
                     continue
                 for element in free:
                     value = item.get(element.name)
-                    found = find_identifier(value) if isinstance(value, str) else None
+                    found = _screen(element, value) if isinstance(value, str) else None
                     if found:
                         bad.add(group.name)
                         path = f"{group.name}[{number}].{element.name}"
@@ -505,6 +505,11 @@ def _wrong(value) -> str:
     return "the value is not valid"
 
 
+def _screen(element: Element, value: str) -> str | None:
+    """What kind of identifier the value of a text element seems to hold, or None."""
+    return find_identifier_in_token(value) if element.token else find_identifier(value)
+
+
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -513,10 +518,15 @@ def is_safe_name(name) -> bool:
 
     Names are echoed so a typo can be found, but only when shaped like an
     element name and holding no identifier: a patient's name or number sent
-    as a key or a column must not come back (#15).
+    as a key or a column must not come back (#15). A name has no spaces, so it
+    is screened as a file name is: ``Maria_Garcia`` is a person's name.
     """
     text = str(name)
-    return bool(NAME_RE.match(text)) and not re.search(r"\d{4}", text) and not find_identifier(text)
+    return (
+        bool(NAME_RE.match(text))
+        and not re.search(r"\d{4}", text)
+        and not find_identifier_in_token(text)
+    )
 
 
 def shown_name(name) -> str:

@@ -373,12 +373,12 @@ def group_sizes(cases, dictionary: Dictionary) -> dict[str, int]:
     return sizes
 
 
-def _screened_read(name: str, stats: t.Stats):
+def _screened_read(name: str, stats: t.Stats, token: bool = False):
     """Read column ``name`` of a wide row, withholding what looks like an identifier."""
 
     def read(row):
         value = row.get(name)
-        shown = withheld(value)
+        shown = withheld(value, token=token)
         if shown is not value:
             stats.withheld_text += 1
         return shown
@@ -395,7 +395,7 @@ def wide_table(dictionary: Dictionary, sizes: dict[str, int], stats: t.Stats) ->
         element = plan[1] if plan[0] == "top" else plan[3] if plan[0] == "item" else None
         kind = t._kind(element, t.SITE_RULES) if element is not None else "text"
         if element is not None and element.screened:
-            read = _screened_read(name, stats)
+            read = _screened_read(name, stats, element.token)
         else:
             read = lambda r, name=name: r.get(name)  # noqa: E731
         columns.append(t.Column(name, name, kind, read))

@@ -170,9 +170,9 @@ def _element_column(element: Element, rules: Rules, stats: Stats) -> Column | No
         # screen (an older screen, or one it missed) never leaves.
         note = f"Values that look like a patient identifier are replaced by {WITHHELD}."
 
-        def read(values, key=key):
+        def read(values, key=key, token=element.token):
             value = values.get(key)
-            shown = withheld(value)
+            shown = withheld(value, token=token)
             if shown is not value:
                 stats.withheld_text += 1
             return shown

@@ -165,7 +165,7 @@ def answers(element: Element, value) -> list[dict]:
         return [{"valueDecimal": value}]
     if kind == "boolean":
         return [{"valueBoolean": value}]
-    return [{"valueString": withheld(value) if element.screened else value}]
+    return [{"valueString": withheld(value, token=element.token) if element.screened else value}]
 
 
 def _items(elements: list[Element], data: dict, free_text: bool) -> list[dict]:
@@ -402,7 +402,9 @@ def _property(element: Element, value) -> dict | None:
     elif kind == "integer_list":
         out["valueQuantity"] = [_quantity(n, "") for n in value]
     elif isinstance(value, str):
-        out["valueCode"] = [{"text": withheld(value) if element.screened else value}]
+        out["valueCode"] = [
+            {"text": withheld(value, token=element.token) if element.screened else value}
+        ]
     else:
         return None
     return out

@@ -10,7 +10,9 @@
    cases' bulk write path in batches. Each batch is one transaction that
    also moves the import's counters, so a crash leaves only whole batches,
    and running the import again finishes it (rows already written are
-   unchanged the second time). The spool is removed when the import ends.
+   unchanged the second time). The spool is removed when the import ends,
+   and so is the kept copy of the file (:func:`remove_upload`): it may hold
+   the identifiers the check refused.
 
 Neither pass holds the file in memory: a million rows stream through.
 """
@@ -553,6 +555,54 @@ def remove_stale_spools(site) -> int:
     return removed
 
 
+def remove_upload(batch: Import) -> None:
+    """Remove the kept copy of an import's file, which may hold refused identifiers.
+
+    Called once the import is written or refused, or was a command-line
+    preview: nothing reads the file again. Running an import again (the
+    command line, or an upload) keeps a new copy (#15).
+    """
+    if not batch.file_path:
+        return
+    path = Path(batch.file_path).resolve()
+    folder = (Path(settings.VAR_DIR) / "imports").resolve()
+    if path.name.startswith("upload-") and path.is_relative_to(folder):
+        path.unlink(missing_ok=True)
+
+
+def remove_stale_uploads(site) -> int:
+    """Remove the kept files of the site's imports that will not be read again; return how many.
+
+    As with the spools (:func:`remove_stale_spools`), a running import keeps
+    its file, and so does a checked one waiting to be written (the web
+    preview) for a day, and a file not yet registered as an import (it is
+    being uploaded) for a day.
+    """
+    folder = Path(settings.VAR_DIR) / "imports" / site.code
+    if not folder.is_dir():
+        return 0
+    uploads = {str(path): path for path in folder.glob("upload-*")}
+    statuses = dict(
+        Import.objects.filter(site=site, file_path__in=list(uploads)).values_list(
+            "file_path", "status"
+        )
+    )
+    running = [ImportStatus.PENDING, ImportStatus.CHECKING, ImportStatus.IMPORTING]
+    day_ago = time.time() - SPOOL_KEPT_SECONDS
+    removed = 0
+    for name, path in uploads.items():
+        status = statuses.get(name)
+        try:
+            fresh = path.stat().st_mtime > day_ago
+        except FileNotFoundError:
+            continue
+        if status in running or (status in (ImportStatus.CHECKED, None) and fresh):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 @contextmanager
 def _fewer_collections():
     """Run the cyclic garbage collector less often while rows stream through.
@@ -593,6 +643,7 @@ def check_import(batch: Import, progress: Callable[[int], None] | None = None) -
     table = open_table(Path(batch.file_path), batch.file_name)
     rows = _Rows(batch, table)
     remove_stale_spools(batch.site)
+    remove_stale_uploads(batch.site)
     batch.problems.all().delete()
     batch.file_format, batch.delimiter = table.file_format, table.delimiter
     batch.unknown_columns = rows.unknown
@@ -687,9 +738,17 @@ def write_import(
         )
         batch.finished_at = timezone.now()
         batch.save()
+        remove_upload(batch)
         return batch
     valid_rows = spool.rows()
     if valid_rows is None:
+        if not Path(batch.file_path).exists():
+            # A preview left unconfirmed past a day: its file was removed.
+            batch.status = ImportStatus.FAILED
+            batch.message = "The file was removed after a day unconfirmed; upload it again"
+            batch.finished_at = timezone.now()
+            batch.save()
+            return batch
         valid_rows = _reread(batch)
     batch.status = ImportStatus.IMPORTING
     batch.written = batch.batches_committed = batch.rows_done = 0
@@ -741,6 +800,7 @@ def write_import(
                     progress(done)
     batch.refresh_from_db(fields=["written", "batches_committed", "rows_done", "heartbeat_at"])
     spool.remove()
+    remove_upload(batch)
     batch.status = ImportStatus.DONE
     batch.finished_at = timezone.now()
     batch.save()

@@ -6,11 +6,14 @@ passes: its words are glued by ``_``, ``.`` or ``-``. Each word of the text
 that ends in a model file's extension is therefore screened as a file name
 too, the way the mesh door screens an upload's name. The doors that take
 text (the dictionary's validation, a withdrawal reason, the DICOM reader's
-text attributes) import :func:`find_identifier` from here.
+text attributes) import :func:`find_identifier` from here, and
+:func:`find_identifier_in_token` for a value a pattern bounds to a token
+(a printer label, a version, a case ID).
 """
 
 import re
 
+from registry3d.intake.names import find_identifier_in_file_name
 from registry3d.lib import identifiers
 
 # A word ending in the extension of a 3D model file: the names the corpus holds.
@@ -27,3 +30,14 @@ def find_identifier(text: str) -> str | None:
         if found is not None:
             return found
     return None
+
+
+def find_identifier_in_token(text: str) -> str | None:
+    """What kind of identifier a token (no spaces: ``Smith_John_MRN1234567``) seems to hold.
+
+    A token is read as a file name is, its ``_``, ``-`` and ``.`` as spaces,
+    then as prose.
+    """
+    if not text:
+        return None
+    return find_identifier_in_file_name(text) or find_identifier(text)

@@ -9,13 +9,19 @@ force on the day of the export decides, not the one of the day of entry.
 The case and its versions keep the value until it is redacted.
 """
 
-from registry3d.lib.text_screen import find_identifier
+from registry3d.lib.text_screen import find_identifier, find_identifier_in_token
 
 WITHHELD = "[withheld: looks like a patient identifier]"
 
 
-def withheld(value):
-    """``value``, or :data:`WITHHELD` when it is text that looks like an identifier."""
-    if isinstance(value, str) and find_identifier(value):
+def withheld(value, *, token: bool = False):
+    """``value``, or :data:`WITHHELD` when it is text that looks like an identifier.
+
+    ``token`` screens it as a file name is: the value of an element a
+    pattern bounds to a token (``Element.token``), where ``_``, ``-`` and
+    ``.`` glue the words of a name or a date.
+    """
+    screen = find_identifier_in_token if token else find_identifier
+    if isinstance(value, str) and screen(value):
         return WITHHELD
     return value

@@ -28,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from registry3d.audit.models import AuditEvent
 from registry3d.cases.models import Case, CaseVersion
 from registry3d.dictionary import registry
+from registry3d.dictionary.validation import is_safe_name, shown_name
 from registry3d.lib.ratelimit import token_write_wait
 from registry3d.lib.withhold import withheld
 from registry3d.redcap import services
@@ -114,10 +115,15 @@ def _table(rows: list[dict], columns: list[str], fmt: str) -> HttpResponse:
 def _unknown(values: list[str], known, what: str) -> None:
     bad = [v for v in values if v not in known]
     if bad:
-        listed = ", ".join(f"'{v}'" for v in bad)
+        listed = ", ".join(shown_name(v) for v in bad)
         raise ApiError(
             400, f'The following values in the parameter "{what}" are not valid: {listed}'
         )
+
+
+def _param(key: str, value) -> str:
+    """``key=value`` when the sender's value may be quoted back, else "this key" (#15)."""
+    return f"{key}={value}" if is_safe_name(value) else f"this {key}"
 
 
 def _true(value) -> bool:
@@ -192,7 +198,7 @@ def export_field_names(request, token, params):
     if field:
         rows = [r for r in rows if r["original_field_name"] == field]
         if not rows:
-            raise ApiError(400, f"The field '{field}' is not a valid field")
+            raise ApiError(400, f"The field {shown_name(field)} is not a valid field")
     return _table(rows, ["original_field_name", "choice_value", "export_field_name"], fmt)
 
 
@@ -256,7 +262,9 @@ def _details(event: AuditEvent, version: CaseVersion | None) -> str:
         new = values[-1] if isinstance(values, list) else values
         element = elements.get(re.sub(r"\[[0-9]+\]", "", path))
         if element is None or element.screened:
-            new = withheld(new)  # text, or an element of an older dictionary
+            new = withheld(
+                new, token=element is not None and element.token
+            )  # text, or an element of an older dictionary
         shown = "" if new is None else (json.dumps(new) if isinstance(new, list) else str(new))
         parts.append(f"{path} = '{shown}'")
     if event.action == "case.withdrawn" and version is not None and version.note:
@@ -338,7 +346,9 @@ def records(request, token, params):
         )
     kind = (params.get("type") or "flat").strip().lower()
     if kind != "flat":
-        raise ApiError(400, f"type={kind} is not supported by this registry; use type=flat")
+        raise ApiError(
+            400, f"{_param('type', kind)} is not supported by this registry; use type=flat"
+        )
     if "data" in params:
         return import_records(request, token, params)
     return export_records(request, token, params)
@@ -360,7 +370,7 @@ def export_records(request, token, params):
         raise ApiError(400, "This project is not longitudinal; leave out events")
     for key in ("rawOrLabel", "rawOrLabelHeaders"):
         if (params.get(key) or "raw").strip().lower() != "raw":
-            raise ApiError(400, f"{key}={params.get(key)} is not supported; use raw")
+            raise ApiError(400, f"{_param(key, params.get(key))} is not supported; use raw")
     if (params.get("decimalCharacter") or ".").strip() not in (".", ""):
         raise ApiError(400, "decimalCharacter: numbers are exported with '.'")
     project = project_of(registry.current().dictionary)

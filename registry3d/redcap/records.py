@@ -56,7 +56,7 @@ def _cell(field_: Field, value) -> str:
         return "1" if value else "0"
     if kind == "integer_list":
         return ";".join(str(v) for v in value)
-    return str(withheld(value) if field_.element.screened else value)
+    return str(withheld(value, token=field_.element.token) if field_.element.screened else value)
 
 
 def _fill(row: dict, fields: list[Field], values: dict) -> bool:

@@ -22,6 +22,17 @@ class InvalidValue(SiteError):
     """Raised when a value (code, role, scope...) is not one of those allowed."""
 
 
+class IdentifierSuspected(InvalidValue):
+    """Raised when typed text (a printer's label, a token's name) looks like an identifier.
+
+    ``field`` names the form field the refusal belongs next to.
+    """
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+
 class NotAMember(SiteError):
     """Raised when a token or role is asked for someone outside the site."""
 

@@ -23,9 +23,11 @@ from django.utils import timezone
 from registry3d.accounts.models import RegistryRole
 from registry3d.audit.services import record
 from registry3d.lib.sql import instances, quoted, select_columns
+from registry3d.lib.text_screen import find_identifier, find_identifier_in_token
 from registry3d.sites.errors import (
     DuplicateSite,
     DuplicateUser,
+    IdentifierSuspected,
     InvalidValue,
     LastManager,
     NotAMember,
@@ -372,6 +374,14 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
+def _looks_like(name: str, found: str) -> str:
+    """The refusal of typed text that looks like an identifier, naming the field and the kind."""
+    return (
+        f"{name}: this looks like {found}; the registry never stores patient identifiers, "
+        "so remove it"
+    )
+
+
 def create_token(
     site: Site,
     user,
@@ -394,6 +404,9 @@ def create_token(
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidValue("A token needs a name of 1 to 100 characters")
+    found = find_identifier(name)
+    if found:  # the name is written into the token.created event, kept for good (#15)
+        raise IdentifierSuspected(_looks_like("Token name", found), "name")
     membership = membership_for(user, site)
     if membership is None:
         raise NotAMember(f"{user.email} is not a member of {site.code}")
@@ -538,9 +551,7 @@ def add_printer(
     """Add a printer to the site's inventory; labels are unique per site."""
     label = label.strip()
     if not re.match(r"^[A-Za-z0-9_\-]{1,64}$", label):
-        raise InvalidValue(
-            f"Printer label {label!r} is not valid; use 1 to 64 letters, digits, - or _"
-        )
+        raise InvalidValue("The printer label is not valid; use 1 to 64 letters, digits, - or _")
     technologies = print_technologies()
     if technology not in technologies:
         raise InvalidValue(
@@ -548,6 +559,14 @@ def add_printer(
         )
     if not manufacturer.strip() or not model.strip():
         raise InvalidValue("A printer needs a manufacturer and a model")
+    # Each is written into the printer.added event, kept for good (#15).
+    for field, name, found in (
+        ("label", "Printer label", find_identifier_in_token(label)),
+        ("manufacturer", "Manufacturer", find_identifier(manufacturer)),
+        ("model", "Model", find_identifier(model)),
+    ):
+        if found:
+            raise IdentifierSuspected(_looks_like(name, found), field)
     with transaction.atomic():
         if Printer.objects.filter(site=site, label=label).exists():
             raise InvalidValue(f"{site.code} already has a printer labelled {label}")

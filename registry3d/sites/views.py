@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from registry3d.audit.models import AuditEvent
 from registry3d.questionnaires import services as questionnaires
 from registry3d.sites import services
-from registry3d.sites.errors import SiteError
+from registry3d.sites.errors import IdentifierSuspected, SiteError
 from registry3d.sites.forms import (
     InviteForm,
     ModelFilesForm,
@@ -201,6 +201,8 @@ def site_tokens(request, code):
                     actor=request.user,
                     request=request,
                 )
+            except IdentifierSuspected as exc:
+                form = _refused(form, exc, members=members)
             except SiteError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -287,6 +289,8 @@ def site_settings(request, code):
                     services.add_printer(
                         site, **printer_form.cleaned_data, actor=request.user, request=request
                     )
+                except IdentifierSuspected as exc:
+                    printer_form = _refused(printer_form, exc, technologies=_technologies())
                 except SiteError as exc:
                     printer_form.add_error("label", str(exc))
                 else:
@@ -324,3 +328,17 @@ def printer_active(request, code, printer):
         target, request.POST.get("active") == "yes", actor=request.user, request=request
     )
     return redirect("site_settings", code=site.code)
+
+
+def _refused(form, exc: IdentifierSuspected, **kwargs):
+    """``form`` shown again with the field that looks like an identifier emptied.
+
+    The refused value is never echoed, not even in its own input (#15).
+    """
+    data = form.data.copy()
+    data[exc.field] = ""
+    again = type(form)(data, **kwargs)
+    again.is_valid()
+    again.errors.pop(exc.field, None)
+    again.add_error(exc.field, str(exc))
+    return again

@@ -130,15 +130,54 @@ def test_a_refused_case_id_is_named_with_the_rule_and_never_echoed(world, printe
     with pytest.raises(InvalidCase) as caught:
         save(world, printers[0], uid="1950-03-03")
     assert caught.value.problems[0].message == (
-        "Case ID: looks like a date; use your site's own case identifier, never a date, "
-        "phone number, SSN or e-mail"
+        "Case ID: looks like a date; use your site's own case identifier, never a name, "
+        "record number, date, phone number, SSN or e-mail"
     )
     assert services.shown_case_uid("1950-03-03") == ""
     assert services.shown_case_uid("CASE-7") == "CASE-7"
 
 
 @pytest.mark.parametrize(
-    "uid", ["CASE-7", "3DP-2026-0042", "2026-017", "A12", "42", "SITE_2026_001"]
+    ("uid", "kind"),
+    [
+        ("Smith_John_MRN1234567", "a medical record or account number"),
+        ("Garcia_Maria_MRN7654321", "a medical record or account number"),
+        ("MRN00123456", "a medical record or account number"),
+        ("Smith-John", "a person's name"),
+        ("B-1234567", "a long number that may be a record number"),
+    ],
+)
+def test_a_case_id_that_holds_a_name_or_a_record_number_is_refused(world, printers, uid, kind):
+    """Well formed, but a case ID lands in every export and audit event (#15)."""
+    with pytest.raises(InvalidCase) as caught:
+        save(world, printers[0], uid=uid)
+    assert [p.message for p in caught.value.problems] == [
+        f"Case ID: looks like {kind}; use your site's own case identifier, never a name, "
+        "record number, date, phone number, SSN or e-mail"
+    ]
+    assert services.shown_case_uid(uid) == ""
+    assert Case.objects.exists() is False
+
+
+@pytest.mark.parametrize(
+    "uid",
+    [
+        "CASE-7",
+        "3DP-2026-0042",
+        "2026-017",
+        "A12",
+        "42",
+        "SITE_2026_001",
+        "ALPHA-CASE-000",
+        "HOT-0",
+        "NE-1",
+        "BASE-1",
+        "C-1",
+        "DEMO01-00001",
+        "R-IMP-00001",
+        "B-0012-3456",
+        "R-123456",
+    ],
 )
 def test_lab_case_ids_are_accepted(world, printers, uid):
     assert services.case_uid_kind(uid) is None

@@ -284,9 +284,38 @@ def test_product_names_are_codes_and_their_versions_are_bounded():
     case["prints"][0]["material_trade_name"] = "stratasys_veroclear"
     assert errors(VALIDATOR.validate(case)) == []
     screened = {name for name, e in DICTIONARY.all_elements.items() if e.screened}
-    assert "prints.printer_label" not in screened  # bounded by its pattern
-    assert "cad_software_version" not in screened
     assert {"cad_software_other", "prints.material_trade_name_other", "ua_comment"} <= screened
+
+
+def test_every_text_element_is_screened_even_when_a_pattern_bounds_it():
+    """A pattern bounds the shape, not the content: ``Smith_John`` fits a label (#15)."""
+    texts = {name for name, e in DICTIONARY.all_elements.items() if e.type == "text"}
+    screened = {name for name, e in DICTIONARY.all_elements.items() if e.screened}
+    tokens = {name for name, e in DICTIONARY.all_elements.items() if e.token}
+    assert texts == screened
+    assert {"prints.printer_label", "cad_software_version"} <= tokens
+
+
+def test_a_printer_label_that_fits_its_pattern_but_holds_a_name_and_a_date_is_refused():
+    case = model_case()
+    case["prints"][0]["printer_label"] = "Smith_John_1950-03-03"
+    found = errors(VALIDATOR.validate(case))
+    assert [p.as_dict() for p in found] == [
+        {
+            "path": "prints[1].printer_label",
+            "code": "identifier_suspected",
+            "message": "Printer: this looks like a full date; the registry never stores "
+            "patient identifiers, so remove it",
+            "severity": "error",
+        }
+    ]
+
+
+@pytest.mark.parametrize("typed", ["25", "18.0", "5.6.1", "2024.2", "25 SP1", "2024.1 HF2"])
+def test_a_software_version_of_up_to_three_parts_or_a_year_and_a_part_is_accepted(typed):
+    case = model_case()
+    case["segmentation_software_version"] = typed
+    assert errors(VALIDATOR.validate(case)) == []
 
 
 @pytest.mark.parametrize(
@@ -302,6 +331,8 @@ def test_product_names_are_codes_and_their_versions_are_bounded():
         "01103",
         "v25",
         "25 by JS",
+        "1950.03.03",
+        "2024.1.1",
     ],
 )
 def test_a_software_version_is_a_number_not_text(typed):
@@ -381,3 +412,17 @@ def test_questionnaire_answers_are_checked_on_their_own():
         ("age_years", "unknown_element"),
         ("respondent_role", "required"),
     }
+
+
+@pytest.mark.parametrize("key", ["Fatima_Okafor", "Maria_Garcia", "Smith-John"])
+def test_an_unknown_element_named_like_a_person_is_not_named_back(key):
+    """A key has no spaces, so it is screened as a file name is (#15)."""
+    found = VALIDATOR.validate({key: 1, "sex": "female"}, complete=False)
+    assert [p.as_dict() for p in found] == [
+        {
+            "path": "",
+            "code": "unknown_element",
+            "message": f"this name is not an element of dictionary version {DICTIONARY.version}",
+            "severity": "error",
+        }
+    ]

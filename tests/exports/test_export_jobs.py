@@ -37,7 +37,7 @@ def test_a_queued_export_polls_until_the_worker_has_written_it(exportable, world
     export = Export.objects.get()
     assert (export.status, DBTaskResult.objects.get().status) == ("queued", "READY")
     waiting = status_part(client, export)
-    assert 'data-status="queued"' in waiting and "hx-trigger=\"every 1s\"" in waiting
+    assert 'data-status="queued"' in waiting and 'hx-trigger="every 1s"' in waiting
     assert "You can leave this page and come back." in waiting
     assert client.get(f"/exports/{export.code}/download/").status_code == 404
 

@@ -5,6 +5,7 @@ with readers that are not the registry's (pandas, pyarrow, hashlib,
 zipfile); every file is scanned for the identifiers planted in the cases.
 """
 
+import copy
 import hashlib
 import io
 import json
@@ -177,6 +178,23 @@ def test_free_text_is_screened_in_an_identifiable_export(exportable, tmp_path):
     # The formula is kept, neutralised for spreadsheets.
     assert "'" + FORMULA in set(parts["comment"])
     assert json.loads((out / "manifest.json").read_text())["withheld_free_text"] == 1
+
+
+def test_text_a_pattern_bounds_is_withheld_from_a_safe_harbor_export(exportable, tmp_path):
+    """A label or a version stored before every text element was screened (#15)."""
+    case = submitted(exportable)[4]
+    data = copy.deepcopy(case.data)
+    data["prints"][0]["printer_label"] = "Smith_John_1950-03-03"
+    data["segmentation_software_version"] = "1950.03.03"
+    Case.objects.filter(pk=case.pk).update(data=data)
+    out, _ = export(tmp_path)
+    cases = pd.read_csv(out / "cases.csv", dtype=str, keep_default_na=False)
+    row = cases.set_index("case_code").loc[str(case.code)]
+    assert row["segmentation_software_version"] == WITHHELD
+    prints = pd.read_csv(out / "prints.csv", dtype=str, keep_default_na=False)
+    assert WITHHELD in set(prints["printer_label"])
+    assert "Smith_John" not in all_text(out)
+    assert "1950.03.03" not in all_text(out)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

@@ -42,10 +42,11 @@ def cases_file(world, tmp_path):
 def assert_nothing_kept_names_it(own_storage):
     batch = Import.objects.get()
     assert batch.file_name == "upload.csv"
-    # The upload, and a preview's spool of checked rows beside it.
+    # A preview's upload and its spool of checked rows beside it; nothing
+    # once the import is written.
     stored = sorted(p.name for p in (own_storage / "imports" / "SITEA").iterdir())
     upload = Path(batch.file_path).name
-    assert stored in ([upload], [f"import-{batch.code}.rows", upload])
+    assert stored in ([], [upload], [f"import-{batch.code}.rows", upload])
     assert re.fullmatch(r"upload-[0-9a-f]{32}\.csv", upload)
     created = AuditEvent.objects.get(action="import.created")
     assert json.loads(created.changes_json)["file"] == "upload.csv"

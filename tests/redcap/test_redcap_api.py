@@ -306,6 +306,41 @@ def test_options_the_registry_cannot_honour_are_refused_not_ignored(redcap_world
         assert error_of(response) == message
 
 
+def test_request_parameters_that_look_like_identifiers_are_not_echoed(redcap_world, api):
+    """A refused parameter is named, its value only when it is shaped like a name (#15)."""
+    token = redcap_world.bob_token
+    cases = [
+        (
+            {"content": "record", "fields": ["sex", "John Smith 617-555-0100"]},
+            'The following values in the parameter "fields" are not valid: this name',
+        ),
+        (
+            {"content": "record", "fields": ["Maria_Garcia"]},
+            'The following values in the parameter "fields" are not valid: this name',
+        ),
+        (
+            {"content": "exportFieldNames", "field": "John Smith DOB 3/3/1950"},
+            "The field this name is not a valid field",
+        ),
+        (
+            {"content": "exportFieldNames", "field": "favourite_colour"},
+            "The field 'favourite_colour' is not a valid field",
+        ),
+        (
+            {"content": "record", "rawOrLabel": "SSN 123-45-6789"},
+            "this rawOrLabel is not supported; use raw",
+        ),
+        (
+            {"content": "record", "type": "Smith_John"},
+            "this type is not supported by this registry; use type=flat",
+        ),
+    ]
+    for params, message in cases:
+        response = redcap_post(api, token=token, format="json", **params)
+        assert response.status_code == 400, params
+        assert error_of(response) == message
+
+
 def test_a_records_export_is_written_to_the_audit_trail(redcap_world, api):
     export(api, redcap_world.bob_token, fields=["sex"])
     event = AuditEvent.objects.get(action="redcap.records_exported")

@@ -4,6 +4,7 @@ import pytest
 
 from registry3d.audit.models import AuditEvent
 from registry3d.sites import services
+from registry3d.sites.errors import InvalidValue
 from registry3d.sites.models import Printer
 from tests.conftest import client_for, csrf_post
 
@@ -36,6 +37,58 @@ def test_a_duplicate_or_malformed_label_is_refused_next_to_the_field(world):
     bad = csrf_post(client, "/sites/SITEA/settings/", dict(J750, label="J750 #1"))
     assert "Use 1 to 64 letters, digits, - or _" in bad.content.decode()
     assert Printer.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "message"),
+    [
+        (
+            "label",
+            "Smith_John_1950-03-03",
+            "Printer label: this looks like a full date; the registry never stores patient "
+            "identifiers, so remove it",
+        ),
+        (
+            "manufacturer",
+            "John Smith",
+            "Manufacturer: this looks like a person&#x27;s name; the registry never stores "
+            "patient identifiers, so remove it",
+        ),
+        (
+            "model",
+            "617-555-0100",
+            "Model: this looks like a phone number; the registry never stores patient "
+            "identifiers, so remove it",
+        ),
+    ],
+)
+def test_a_printer_whose_label_manufacturer_or_model_holds_an_identifier_is_refused(
+    world, field, typed, message
+):
+    """Each is written into the printer.added event, which is kept for good (#15)."""
+    client = client_for(world.mona)
+    response = csrf_post(client, "/sites/SITEA/settings/", {**J750, field: typed})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert message in page
+    assert typed not in page
+    assert not Printer.objects.exists()
+    assert not AuditEvent.objects.filter(action="printer.added").exists()
+
+
+def test_the_printer_service_refuses_a_label_that_holds_a_name_and_a_record_number(world):
+    with pytest.raises(InvalidValue) as refused:
+        services.add_printer(
+            world.site_a,
+            label="Smith_John_MRN1234567",
+            manufacturer="Stratasys",
+            model="J750",
+            technology="material_jetting",
+        )
+    assert str(refused.value) == (
+        "Printer label: this looks like a medical record or account number; the registry "
+        "never stores patient identifiers, so remove it"
+    )
 
 
 def test_a_printer_taken_out_of_service_stays_on_record(world):

@@ -109,3 +109,23 @@ def test_carol_cannot_open_or_post_site_as_tokens_page(world):
     )
     assert response.status_code == 404
     assert ApiToken.objects.exists() is False
+
+
+def test_a_token_named_with_a_name_and_a_phone_number_is_refused_without_echo(world):
+    """The name is written into the token.created event, kept for good (#15)."""
+    client = client_for(world.mona)
+    typed = "John Smith 617-555-0100"
+    response = csrf_post(
+        client,
+        "/sites/SITEA/tokens/",
+        {"name": typed, "scope": "read", "user": "alice@a.example.org"},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert (
+        "Token name: this looks like a phone number; the registry never stores patient "
+        "identifiers, so remove it"
+    ) in page
+    assert typed not in page and "617-555-0100" not in page
+    assert not ApiToken.objects.exists()
+    assert not AuditEvent.objects.filter(action="token.created").exists()

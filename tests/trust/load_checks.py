@@ -199,7 +199,8 @@ class Client:
     def upsert(self) -> None:
         """PUT without If-Match to a case ID every client picks in the same half second:
         one creates it (201), the others replace it (200) or lose the race to create (409)."""
-        uid = f"R-{int(time.time() * 2)}"
+        # Six digits: a longer number is refused as a case ID (a record number).
+        uid = f"R-{int(time.time() * 2) % 1_000_000:06d}"
         marker = self.marker()
         body = {"status": "submitted", "data": self.new_data(marker)}
         self.write("upsert", "PUT", uid, f"/api/v1/cases/{uid}", body, marker)

@@ -73,7 +73,18 @@ BUILT_IN = [
     ("date", "03/03/1950"),
 ]
 # Case IDs shaped like identifiers, and a patient key that is a name and a date.
-PLANTED_CASE_IDS = ["123-45-6789", "1950-03-03", "6175550100", "jsmith@example.org", "John Smith"]
+PLANTED_CASE_IDS = [
+    "123-45-6789",
+    "1950-03-03",
+    "6175550100",
+    "jsmith@example.org",
+    "John Smith",
+    # Well formed, so refused by the screen alone (#15).
+    "Smith_John_MRN1234567",
+    "Garcia_Maria_MRN7654321",
+    "Smith-John",
+    "MRN00123456",
+]
 PLANTED_KEY = "JohnSmith19500303"
 BASE = "BASE-1"  # the case PUT, PATCH, the form and withdrawal try to change
 
