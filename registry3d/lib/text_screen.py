@@ -1,20 +1,27 @@
-"""The entry screen of a free-text value: the identifier screen, and file names in it.
+"""The screen every door calls: text, tokens and file names.
 
-``identifiers.find_identifier`` reads text as prose, so a model file's name
-pasted into a comment (``Martin_Jose_skull.ply``, ``luis.martin.pelvis.obj``)
-passes: its words are glued by ``_``, ``.`` or ``-``. Each word of the text
-that ends in a model file's extension is therefore screened as a file name
-too, the way the mesh door screens an upload's name. The doors that take
-text (the dictionary's validation, a withdrawal reason, the DICOM reader's
-text attributes) import :func:`find_identifier` from here, and
-:func:`find_identifier_in_token` for a value a pattern bounds to a token
-(a printer label, a version, a case ID).
+:mod:`registry3d.lib.identifiers` is the detector; this module is how the
+doors ask it, so that one rule holds everywhere:
+
+1. :func:`find_identifier` for text a person types. The detector reads
+   text as prose, so a model file's name pasted into a comment
+   (``Martin_Jose_skull.ply``, ``luis.martin.pelvis.obj``) would pass: its
+   words are glued by ``_``, ``.`` or ``-``. Each word that ends in a model
+   file's extension is therefore screened as a file name too.
+2. :func:`find_identifier_in_file_name` for the name a file comes in with:
+   the detector's file-name reading, then the name with ``-`` or ``_`` read
+   as ``/`` (no file name holds a ``/``, so a web address or a date saved
+   as one comes with a dash or an underscore for it).
+3. :func:`find_identifier_in_token` for a value a pattern bounds to one
+   word (a printer label, a version, a case ID): read as a file name is,
+   then as prose.
 """
 
 import re
 
-from registry3d.intake.names import find_identifier_in_file_name
 from registry3d.lib import identifiers
+
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}\Z")
 
 # A word ending in the extension of a 3D model file: the names the corpus holds.
 MODEL_FILE_NAME = re.compile(r"[^\s/\\]+\.(?:stl|obj|3mf|ply|amf)\b", re.IGNORECASE)
@@ -26,9 +33,23 @@ def find_identifier(text: str) -> str | None:
     if found is not None:
         return found
     for name in MODEL_FILE_NAME.findall(text):
-        found = identifiers.find_identifier_in_file_name(name)
+        found = find_identifier_in_file_name(name)
         if found is not None:
             return found
+    return None
+
+
+def find_identifier_in_file_name(name: str) -> str | None:
+    """What kind of identifier a file name (or path) seems to hold, or None."""
+    found = identifiers.find_identifier_in_file_name(name)
+    if found is not None:
+        return found
+    stem = _EXTENSION.sub("", name)
+    for separator in "-_":
+        if separator in stem:
+            found = identifiers.find_identifier(stem.replace(separator, "/"))
+            if found is not None:
+                return found
     return None
 
 
