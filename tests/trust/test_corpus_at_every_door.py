@@ -57,7 +57,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -66,19 +65,19 @@ from registry3d.dictionary import flat, registry
 from registry3d.intake.models import Import, ModelFile
 from registry3d.lib.pseudonym import patient_key
 from registry3d.lib.ratelimit import limiter
-from registry3d.questionnaires import services as questionnaires
 from registry3d.redcap.project import project_of
 from registry3d.redcap.records import record_rows
 from tests.conftest import client_for, csrf_post
 from tests.intake import mesh_fixtures
 from tests.intake.fixtures_dicom import ct_slice
 from tests.intake.import_files import write_csv
-from tests.questionnaires.conftest import GOOD_ANSWERS, link_in
+from tests.questionnaires.conftest import GOOD_ANSWERS
 from tests.trust.test_no_echo import (
     assert_no_echo,
     assert_not_stored,
     case_data,
     door,  # noqa: F401 - a fixture
+    open_questionnaire,
     stored,
     without_inputs,
 )
@@ -487,14 +486,7 @@ def test_the_case_form_refuses_corpus_identifiers_in_every_text_element(doors):
 def test_the_questionnaire_page_refuses_every_corpus_identifier_in_its_comment(
     doors, django_capture_on_commit_callbacks
 ):
-    mail.outbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        questionnaires.send(
-            doors.base, email="dr.lee@hospital.example.org", specialty="cardiothoracic_surgery"
-        )
-    path = link_in(mail.outbox[-1])
-    physician = Client(enforce_csrf_checks=True)
-    physician.get(path)
+    physician, path = open_questionnaire(doors.base, django_capture_on_commit_callbacks)
     token = physician.cookies["csrftoken"].value
     misses = Misses("questionnaire page")
     before = stored()

@@ -557,17 +557,23 @@ def test_the_withdrawal_form_refuses_a_reason_with_an_identifier_without_echo(do
     assert_not_stored(before, FLAGGED, "withdrawal")
 
 
-def test_the_questionnaire_page_refuses_keeps_the_input_and_never_echoes_it_beside(
-    door, django_capture_on_commit_callbacks
-):
+def open_questionnaire(case, capture) -> tuple[Client, str]:
+    """Send the case's questionnaire; return the physician's browser on its link, and the link."""
     mail.outbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         questionnaires.send(
-            door.base, email="dr.lee@hospital.example.org", specialty="cardiothoracic_surgery"
+            case, email="dr.lee@hospital.example.org", specialty="cardiothoracic_surgery"
         )
     path = link_in(mail.outbox[-1])
     physician = Client(enforce_csrf_checks=True)
     physician.get(path)
+    return physician, path
+
+
+def test_the_questionnaire_page_refuses_keeps_the_input_and_never_echoes_it_beside(
+    door, django_capture_on_commit_callbacks
+):
+    physician, path = open_questionnaire(door.base, django_capture_on_commit_callbacks)
     before = stored()
     for text in PLANTED:
         limiter.clear()
