@@ -58,7 +58,6 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from registry3d.cases import services as cases
 from registry3d.dictionary import flat, registry
@@ -78,6 +77,7 @@ from tests.trust.test_no_echo import (
     case_data,
     door,  # noqa: F401 - a fixture
     open_questionnaire,
+    redcap_import,
     stored,
     without_inputs,
 )
@@ -311,7 +311,7 @@ def test_the_redcap_import_refuses_every_corpus_identifier_naming_record_and_fie
     # A request holds at most a megabyte: 100 records a call.
     for start in range(0, len(TEXTS), 100):
         chunk = [r for r in rows if int(r["record_id"][3:]) in range(start, start + 100)]
-        reply = redcap_import(doors, fmt, chunk)
+        reply = redcap_import(doors.redcap, fmt, chunk)
         assert reply.status_code == 400, reply.content[:2000]
         assert_no_echo(reply.content, TEXTS, f"REDCap {fmt}")
         lines = list(csv.reader(io.StringIO(json.loads(reply.content)["error"])))
@@ -327,30 +327,6 @@ def test_the_redcap_import_refuses_every_corpus_identifier_naming_record_and_fie
             misses.add(number, f"no refusal for {sorted(missing)}")
     nothing_kept(before, f"REDCap {fmt}")
     misses.check()
-
-
-def redcap_import(doors, fmt: str, rows: list[dict]):
-    if fmt == "json":
-        payload = json.dumps(rows)
-    else:
-        out = io.StringIO()
-        columns = list(dict.fromkeys(c for row in rows for c in row))
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-        payload = out.getvalue()
-    limiter.clear()
-    return Client(enforce_csrf_checks=True).post(
-        "/redcap/api/",
-        {
-            "token": doors.redcap,
-            "content": "record",
-            "format": fmt,
-            "type": "flat",
-            "data": payload,
-            "returnFormat": "json",
-        },
-    )
 
 
 # --- CSV and XLSX imports ------------------------------------------------------------------------

@@ -382,6 +382,31 @@ def redcap_rows(text: str, record: str, text_only: bool = False) -> list[dict]:
     ]
 
 
+def redcap_import(token: str, fmt: str, rows: list[dict]):
+    """Import ``rows`` through the REDCap API as JSON or CSV, as PyCap sends them."""
+    if fmt == "json":
+        payload = json.dumps(rows)
+    else:
+        out = io.StringIO()
+        columns = list(dict.fromkeys(c for row in rows for c in row))
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        payload = out.getvalue()
+    limiter.clear()
+    return Client(enforce_csrf_checks=True).post(
+        "/redcap/api/",
+        {
+            "token": token,
+            "content": "record",
+            "format": fmt,
+            "type": "flat",
+            "data": payload,
+            "returnFormat": "json",
+        },
+    )
+
+
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_redcap_record_imports_refuse_and_never_echo(door, fmt):
     rows = []
@@ -392,28 +417,8 @@ def test_redcap_record_imports_refuse_and_never_echo(door, fmt):
         rows += redcap_rows(text, f"NT-{number}", text_only=True)
     for uid in PLANTED_CASE_IDS:
         rows.append({"record_id": uid, "sex": "female"})
-    if fmt == "json":
-        data = json.dumps(rows)
-    else:
-        out = io.StringIO()
-        columns = list(dict.fromkeys(c for row in rows for c in row))
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-        data = out.getvalue()
     before = stored()
-    limiter.clear()
-    reply = Client(enforce_csrf_checks=True).post(
-        "/redcap/api/",
-        {
-            "token": door.redcap,
-            "content": "record",
-            "format": fmt,
-            "type": "flat",
-            "data": data,
-            "returnFormat": "json",
-        },
-    )
+    reply = redcap_import(door.redcap, fmt, rows)
     assert reply.status_code == 400, reply.content
     error = json.loads(reply.content)["error"]
     lines = list(csv.reader(io.StringIO(error)))
